@@ -1,0 +1,192 @@
+//! The standard unsupervised benchmark protocol: fit on all rows, score all rows, use the labels
+//! only for the metrics; repeat over seeds and report mean ± sample standard deviation.
+//!
+//! This is how ADBench and the Isolation Forest papers report results, and how the reference
+//! figures in `shared/datasets/adbench/REFERENCE.md` were measured with scikit-learn and isotree,
+//! so our numbers can be set beside theirs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::forest::{ForestError, IsolationForest, IsolationForestParams};
+use crate::frame::Table;
+use crate::metrics::{self, MetricsError};
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchmarkError {
+    #[error("{0} has no labels: the benchmark needs a 0/1 label column (or 'y' in an .npz)")]
+    NoLabels(String),
+    #[error("need at least one seed")]
+    NoSeeds,
+    #[error(transparent)]
+    Forest(#[from] ForestError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+}
+
+/// One dataset's result; the JSON keys are part of the CLI's contract.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchmarkResult {
+    pub dataset: String,
+    pub rows: usize,
+    pub features: usize,
+    pub anomalies: usize,
+    pub seeds: usize,
+    pub threads: usize,
+    pub roc_auc_mean: f64,
+    pub roc_auc_sd: f64,
+    pub average_precision_mean: f64,
+    pub average_precision_sd: f64,
+    /// Median wall time of one fit / one scoring of all rows, over the seeds.
+    pub fit_seconds: f64,
+    pub score_seconds: f64,
+}
+
+/// Mean and sample standard deviation (n - 1; 0 for a single value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, sd)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs the protocol on `table` for seeds `0..seeds` with otherwise fixed `params`.
+pub fn run(
+    name: &str,
+    table: &Table,
+    params: &IsolationForestParams,
+    seeds: u64,
+) -> Result<BenchmarkResult, BenchmarkError> {
+    let truth = table
+        .labels
+        .as_ref()
+        .ok_or_else(|| BenchmarkError::NoLabels(name.into()))?;
+    if seeds == 0 {
+        return Err(BenchmarkError::NoSeeds);
+    }
+    let (mut aucs, mut aps, mut fits, mut scores) = (vec![], vec![], vec![], vec![]);
+    for seed in 0..seeds {
+        let p = linfa::ParamGuard::check(params.clone().seed(seed))?;
+        let t0 = Instant::now();
+        let forest = IsolationForest::fit_array(&p, table.values.view())?;
+        let t1 = Instant::now();
+        let s = forest.score_samples(table.values.view())?;
+        let t2 = Instant::now();
+        let anomaly: Vec<f64> = s.iter().map(|v| -v).collect();
+        aucs.push(metrics::roc_auc(&anomaly, truth)?);
+        aps.push(metrics::average_precision(&anomaly, truth)?);
+        fits.push((t1 - t0).as_secs_f64());
+        scores.push((t2 - t1).as_secs_f64());
+    }
+    let (roc_auc_mean, roc_auc_sd) = mean_sd(&aucs);
+    let (average_precision_mean, average_precision_sd) = mean_sd(&aps);
+    Ok(BenchmarkResult {
+        dataset: name.into(),
+        rows: table.n_rows(),
+        features: table.values.ncols(),
+        anomalies: truth.iter().filter(|&&t| t).count(),
+        seeds: seeds as usize,
+        threads: rayon::current_num_threads(),
+        roc_auc_mean,
+        roc_auc_sd,
+        average_precision_mean,
+        average_precision_sd,
+        fit_seconds: median(fits),
+        score_seconds: median(scores),
+    })
+}
+
+/// Published figures for one dataset (from `REFERENCE.md`): (mean, sd) pairs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reference {
+    pub sklearn_auc: (f64, f64),
+    pub isotree_auc: (f64, f64),
+    pub sklearn_ap: (f64, f64),
+    pub isotree_ap: (f64, f64),
+}
+
+/// Reads the reference table of `REFERENCE.md`: rows `| dataset | n | d | anom % | sklearn AUC |
+/// isotree AUC, seeds 0..4 | isotree AUC, seeds 100r | paper AUC | sklearn AP | isotree AP, seeds 0..4 | …`.
+pub fn read_reference(path: &Path) -> std::io::Result<BTreeMap<String, Reference>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(parse_reference(&text))
+}
+
+fn parse_pm(cell: &str) -> Option<(f64, f64)> {
+    let (m, s) = cell.split_once('±')?;
+    Some((m.trim().parse().ok()?, s.trim().parse().ok()?))
+}
+
+/// Parses the markdown table; rows that do not fit the layout are skipped.
+pub fn parse_reference(text: &str) -> BTreeMap<String, Reference> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        if cells.len() < 10 {
+            continue;
+        }
+        let (Some(sklearn_auc), Some(isotree_auc), Some(sklearn_ap), Some(isotree_ap)) = (
+            parse_pm(cells[4]),
+            parse_pm(cells[5]),
+            parse_pm(cells[8]),
+            parse_pm(cells[9]),
+        ) else {
+            continue;
+        };
+        out.insert(
+            cells[0].to_string(),
+            Reference {
+                sklearn_auc,
+                isotree_auc,
+                sklearn_ap,
+                isotree_ap,
+            },
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_sd_is_the_sample_sd() {
+        let (m, s) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(m, 2.5);
+        assert!((s - 1.290_994_448_735_805_6).abs() < 1e-12);
+        assert_eq!(mean_sd(&[5.0]), (5.0, 0.0));
+    }
+
+    #[test]
+    fn reference_rows_are_parsed() {
+        let md = "| dataset | n | d | anom % | sklearn AUC | isotree AUC, seeds 0..4 | isotree AUC, seeds 100r | paper AUC | sklearn AP | isotree AP, seeds 0..4 | isotree AP, seeds 100r |\n|---|\n| 14_glass | 214 | 7 | 4.21 | 0.7828 ± 0.0121 | 0.8046 ± 0.0014 | 0.7997 ± 0.0207 |  | 0.1527 ± 0.0506 | 0.1301 ± 0.0073 | 0.1777 ± 0.0506 |\n";
+        let r = parse_reference(md);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r["14_glass"].sklearn_auc, (0.7828, 0.0121));
+        assert_eq!(r["14_glass"].isotree_ap, (0.1301, 0.0073));
+    }
+}

@@ -1,0 +1,508 @@
+//! Isolation Forest (Liu, Ting & Zhou, 2008), with scikit-learn's scoring conventions.
+//!
+//! Anomalies are few and different, so random axis-parallel splits isolate them in fewer steps
+//! than ordinary rows. Each tree is grown on a small row sample (256 by default); a row's score
+//! comes from its average path length over the trees, normalised by `c(max_samples)`, the
+//! expected path length of an unsuccessful search in a binary search tree.
+//!
+//! The API follows linfa for fitting (validated [`IsolationForestParams`], [`linfa::traits::Fit`]
+//! on a [`linfa::Dataset`]) and scikit-learn for scoring, so users of either find what they expect:
+//!
+//! | method | meaning |
+//! |---|---|
+//! | [`IsolationForest::score_samples`] | `-2^(-E[h(x)] / c(max_samples))`: lower is more abnormal, in [-1, 0) |
+//! | [`IsolationForest::decision_function`] | `score_samples - offset`: negative means anomaly |
+//! | [`IsolationForest::predict`] | -1 for anomalies, 1 for normal rows |
+//! | [`IsolationForest::is_anomaly`] | the same as booleans |
+//!
+//! `offset` is -0.5 for `contamination = auto` (the paper's 0.5 score threshold) and otherwise the
+//! `contamination` quantile of the training scores, as in scikit-learn.
+//!
+//! Determinism: tree `t` draws from its own generator derived from `(seed, t)`, and a row's path
+//! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
+//! whatever the number of threads.
+//!
+//! ```
+//! use anomaly_kit::forest::{IsolationForest, IsolationForestParams};
+//! use linfa::prelude::*;
+//! use ndarray::Array2;
+//! // 200 points on a line and one far away
+//! let mut x = Array2::from_shape_fn((201, 2), |(i, j)| (i as f64) * if j == 0 { 1.0 } else { 0.5 });
+//! x[[200, 0]] = 1_000.0;
+//! let forest: IsolationForest = IsolationForestParams::new().seed(7).fit(&Dataset::from(x.clone()))?;
+//! let scores = forest.score_samples(x.view())?;
+//! let (most_abnormal, _) = scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+//! assert_eq!(most_abnormal, 200);
+//! assert_eq!(forest.predict(x.view())?[200], -1);
+//! # Ok::<(), anomaly_kit::forest::ForestError>(())
+//! ```
+
+mod params;
+mod tree;
+
+pub use params::{
+    Contamination, IsolationForestParams, IsolationForestValidParams, MAX_TREES, MaxFeatures,
+    MaxSamples,
+};
+pub use tree::IsolationTree;
+
+use linfa::dataset::{DatasetBase, Records};
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, ArrayBase, ArrayView2, Data, Ix2};
+use rand::RngExt;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::rng;
+
+/// Euler–Mascheroni constant, as scikit-learn uses it in `c(n)`.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// Rows scored per unit of parallel work; below this, scoring stays on the calling thread.
+const ROW_BLOCK: usize = 2048;
+
+/// Average path length of an unsuccessful search in a binary search tree of `n` nodes, `c(n)`.
+///
+/// `c(n) = 2 (ln(n - 1) + γ) - 2 (n - 1) / n` for `n > 2`, `c(2) = 1`, `c(1) = c(0) = 0` —
+/// scikit-learn's `_average_path_length`. A leaf still holding `n` training rows adds `c(n)` to a
+/// row's depth, estimating the rest of the path the depth limit cut off.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+/// Everything that can go wrong fitting or using a forest.
+#[derive(Debug, thiserror::Error)]
+pub enum ForestError {
+    #[error("invalid Isolation Forest parameters: {0}")]
+    InvalidParams(String),
+    #[error("cannot fit on an empty data set ({rows} rows x {cols} columns)")]
+    Empty { rows: usize, cols: usize },
+    #[error("value at row {row}, column {col} is {value}: the forest needs finite numbers")]
+    NonFinite { row: usize, col: usize, value: f64 },
+    #[error("the forest was fitted on {expected} features but got {got}")]
+    FeatureMismatch { expected: usize, got: usize },
+    #[error("{0} rows is more than the forest can index (at most {max})", max = u32::MAX)]
+    TooManyRows(usize),
+    #[error("invalid stored forest: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Linfa(#[from] linfa::Error),
+}
+
+/// A fitted Isolation Forest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolationForest {
+    params: IsolationForestValidParams,
+    n_features: usize,
+    /// Rows each tree was grown from (`max_samples` resolved against the training set).
+    max_samples: usize,
+    /// `score_samples` threshold: rows scoring below it are anomalies.
+    offset: f64,
+    trees: Vec<IsolationTree>,
+}
+
+impl IsolationForest {
+    /// Parameters to fit a forest with (the linfa entry point).
+    pub fn params() -> IsolationForestParams {
+        IsolationForestParams::default()
+    }
+
+    /// Grows the forest on `x` (rows x features). Prefer `Fit::fit` with a dataset; this is the
+    /// same without linfa types.
+    pub fn fit_array(
+        params: &IsolationForestValidParams,
+        x: ArrayView2<f64>,
+    ) -> Result<Self, ForestError> {
+        let (n_rows, n_cols) = x.dim();
+        if n_rows == 0 || n_cols == 0 {
+            return Err(ForestError::Empty {
+                rows: n_rows,
+                cols: n_cols,
+            });
+        }
+        if n_rows > u32::MAX as usize {
+            return Err(ForestError::TooManyRows(n_rows));
+        }
+        check_finite(x)?;
+        let data = x.as_standard_layout();
+        let flat = data.as_slice().expect("standard layout is contiguous");
+        let max_samples = params.max_samples.resolve(n_rows);
+        let n_tree_features = params.max_features.resolve(n_cols);
+        let max_depth = (max_samples.max(2) as f64).log2().ceil() as usize;
+        let trees: Vec<IsolationTree> = (0..params.n_trees)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = rng::stream_rng(params.seed, t as u64);
+                let mut sample: Vec<u32> = if params.bootstrap {
+                    (0..max_samples)
+                        .map(|_| rng.random_range(0..n_rows as u32))
+                        .collect()
+                } else {
+                    rand::seq::index::sample(&mut rng, n_rows, max_samples)
+                        .into_iter()
+                        .map(|i| i as u32)
+                        .collect()
+                };
+                let features: Vec<u32> = if n_tree_features == n_cols {
+                    (0..n_cols as u32).collect()
+                } else {
+                    let mut f: Vec<u32> =
+                        rand::seq::index::sample(&mut rng, n_cols, n_tree_features)
+                            .into_iter()
+                            .map(|i| i as u32)
+                            .collect();
+                    f.sort_unstable();
+                    f
+                };
+                IsolationTree::grow(flat, n_cols, &mut sample, &features, max_depth, &mut rng)
+            })
+            .collect();
+        let mut forest = IsolationForest {
+            params: params.clone(),
+            n_features: n_cols,
+            max_samples,
+            offset: -0.5,
+            trees,
+        };
+        if let Contamination::Fraction(c) = params.contamination {
+            let scores = forest.score_samples(x)?;
+            forest.offset = percentile(scores.as_slice().expect("fresh array"), 100.0 * c);
+        }
+        Ok(forest)
+    }
+
+    /// Mean path length of each row over all trees, `E[h(x)]`.
+    pub fn path_lengths(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
+        let (n_rows, n_cols) = x.dim();
+        if n_cols != self.n_features {
+            return Err(ForestError::FeatureMismatch {
+                expected: self.n_features,
+                got: n_cols,
+            });
+        }
+        check_finite(x)?;
+        let data = x.as_standard_layout();
+        let flat = data.as_slice().expect("standard layout is contiguous");
+        let mut out = vec![0.0; n_rows];
+        let score_block = |(block, acc): (usize, &mut [f64])| {
+            let rows = &flat[block * ROW_BLOCK * n_cols..][..acc.len() * n_cols];
+            // one tree at a time over the whole block keeps that tree in cache; each row still
+            // sums its trees in index order, so the result is the same for any split into blocks
+            for tree in &self.trees {
+                for (a, row) in acc.iter_mut().zip(rows.chunks_exact(n_cols)) {
+                    *a += tree.path_length(row);
+                }
+            }
+        };
+        if n_rows <= ROW_BLOCK {
+            score_block((0, &mut out));
+        } else {
+            out.par_chunks_mut(ROW_BLOCK)
+                .enumerate()
+                .for_each(score_block);
+        }
+        let n_trees = self.trees.len() as f64;
+        Ok(Array1::from_iter(out.into_iter().map(|s| s / n_trees)))
+    }
+
+    /// Opposite of the paper's anomaly score: `-2^(-E[h(x)] / c(max_samples))`. Lower is more abnormal.
+    pub fn score_samples(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
+        let norm = average_path_length(self.max_samples);
+        let mut h = self.path_lengths(x)?;
+        h.mapv_inplace(|h| {
+            if norm > 0.0 {
+                -(2f64.powf(-h / norm))
+            } else {
+                -1.0
+            }
+        });
+        Ok(h)
+    }
+
+    /// `score_samples - offset`: negative for anomalies.
+    pub fn decision_function(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
+        Ok(self.score_samples(x)? - self.offset)
+    }
+
+    /// -1 for anomalies, 1 for normal rows (scikit-learn's `predict`).
+    pub fn predict(&self, x: ArrayView2<f64>) -> Result<Array1<i32>, ForestError> {
+        Ok(self
+            .decision_function(x)?
+            .mapv(|d| if d < 0.0 { -1 } else { 1 }))
+    }
+
+    /// `true` for anomalies.
+    pub fn is_anomaly(&self, x: ArrayView2<f64>) -> Result<Array1<bool>, ForestError> {
+        Ok(self.decision_function(x)?.mapv(|d| d < 0.0))
+    }
+
+    /// The `score_samples` threshold below which a row is an anomaly.
+    pub fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// The same forest with another threshold (for example one chosen on labelled data).
+    pub fn with_offset(mut self, offset: f64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+    pub fn max_samples(&self) -> usize {
+        self.max_samples
+    }
+    pub fn trees(&self) -> &[IsolationTree] {
+        &self.trees
+    }
+    pub fn hyper_params(&self) -> &IsolationForestValidParams {
+        &self.params
+    }
+
+    /// Checks a forest read from a file: every tree splits only on existing columns.
+    pub fn validate(&self) -> Result<(), ForestError> {
+        if self.trees.is_empty() {
+            return Err(ForestError::Corrupt("the forest has no trees".into()));
+        }
+        if self.n_features == 0 || self.max_samples == 0 || !self.offset.is_finite() {
+            return Err(ForestError::Corrupt(
+                "n_features, max_samples and offset must be set".into(),
+            ));
+        }
+        for (i, tree) in self.trees.iter().enumerate() {
+            if let Some(f) = tree.max_feature()
+                && f as usize >= self.n_features
+            {
+                return Err(ForestError::Corrupt(format!(
+                    "tree {i} splits on column {f} of {}",
+                    self.n_features
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_finite(x: ArrayView2<f64>) -> Result<(), ForestError> {
+    match x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        Some(((row, col), &value)) => Err(ForestError::NonFinite { row, col, value }),
+        None => Ok(()),
+    }
+}
+
+/// `numpy.percentile(values, q)` with linear interpolation; `q` in [0, 100].
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let pos = (q / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let frac = pos - lo as f64;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+}
+
+impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, ForestError> for IsolationForestValidParams {
+    type Object = IsolationForest;
+
+    /// Fits on the dataset's records; targets, if any, are ignored (the method is unsupervised).
+    fn fit(
+        &self,
+        dataset: &DatasetBase<ArrayBase<D, Ix2>, T>,
+    ) -> Result<IsolationForest, ForestError> {
+        IsolationForest::fit_array(self, dataset.records().view())
+    }
+}
+
+/// linfa's `predict`: -1 for anomalies, 1 for normal rows.
+///
+/// # Panics
+/// Like linfa's own models, if the records have another number of columns than the training
+/// data or hold non-finite values. [`IsolationForest::predict`] returns those as errors instead.
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<i32>> for IsolationForest {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<i32>) {
+        assert_eq!(
+            x.nrows(),
+            y.len(),
+            "the targets must have one entry per row"
+        );
+        let predicted = IsolationForest::predict(self, x.view()).unwrap_or_else(|e| panic!("{e}"));
+        y.assign(&predicted);
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<i32> {
+        Array1::zeros(x.nsamples())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::ParamGuard;
+    use linfa::prelude::*;
+    use ndarray::{Array2, array};
+
+    #[test]
+    fn c_of_n_matches_sklearn() {
+        assert_eq!(average_path_length(0), 0.0);
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // 2 (ln 2 + γ) - 4/3
+        assert!(
+            (average_path_length(3) - (2.0 * (2f64.ln() + EULER_GAMMA) - 4.0 / 3.0)).abs() < 1e-15
+        );
+        // the same formula evaluated in Python (float64), as sklearn.ensemble._iforest does
+        assert!((average_path_length(256) - 10.244_770_920_119_917).abs() < 1e-12);
+        assert!((average_path_length(10) - 3.748_880_484_475_505).abs() < 1e-12);
+    }
+
+    #[test]
+    fn two_rows_score_by_hand() {
+        // max_samples = 2, depth limit 1: every tree splits the two rows once, so every row's path
+        // is 1 and c(2) = 1, giving score -2^(-1/1) = -0.5 exactly.
+        let x = array![[0.0], [1.0]];
+        let p = IsolationForestParams::new()
+            .n_trees(10)
+            .seed(3)
+            .check()
+            .unwrap();
+        let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+        assert_eq!(
+            f.score_samples(x.view()).unwrap().to_vec(),
+            vec![-0.5, -0.5]
+        );
+        // auto offset -0.5: decision 0 is not negative, so both are normal
+        assert_eq!(f.predict(x.view()).unwrap().to_vec(), vec![1, 1]);
+    }
+
+    #[test]
+    fn three_rows_score_by_hand() {
+        // rows 0, 1, 10 in one column, max_samples 3 (depth limit 2). A split threshold t is
+        // uniform in [0, 10): t < 1 isolates row 0 at depth 1 ({1, 10} goes on to depth 2),
+        // t >= 1 isolates row 10 at depth 1. Whatever the draws, every path length is 1 or 2,
+        // and row 10 is isolated first 90 % of the time, so it must score as the most abnormal.
+        let x = array![[0.0], [1.0], [10.0]];
+        let p = IsolationForestParams::new()
+            .n_trees(200)
+            .seed(11)
+            .check()
+            .unwrap();
+        let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+        let h = f.path_lengths(x.view()).unwrap();
+        assert!(h.iter().all(|&v| (1.0..=2.0).contains(&v)), "{h}");
+        // row 1 is never isolated at depth 1, so its path is always 2
+        assert_eq!(h[1], 2.0);
+        // expected: row 10 at depth 1 w.p. 0.9 -> E[h] = 1.1 (sampling noise over 200 trees)
+        assert!((h[2] - 1.1).abs() < 0.08, "{h}");
+        let c3 = average_path_length(3);
+        let s = f.score_samples(x.view()).unwrap();
+        assert_eq!(s[1], -(2f64.powf(-2.0 / c3)));
+        assert!(s[2] < s[0] && s[2] < s[1]);
+    }
+
+    #[test]
+    fn contamination_sets_the_offset_to_the_training_quantile() {
+        let x = Array2::from_shape_fn((500, 2), |(i, j)| ((i * 37 + j * 11) % 101) as f64);
+        let p = IsolationForestParams::new()
+            .contamination(Contamination::Fraction(0.1))
+            .seed(5)
+            .check()
+            .unwrap();
+        let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+        let flagged = f
+            .is_anomaly(x.view())
+            .unwrap()
+            .iter()
+            .filter(|&&a| a)
+            .count();
+        // strictly below the 10th percentile: at most 10 % (ties can make it fewer)
+        assert!((40..=50).contains(&flagged), "{flagged}");
+    }
+
+    #[test]
+    fn linfa_fit_and_predict() {
+        let x = Array2::from_shape_fn((300, 3), |(i, j)| ((i * 13 + j * 7) % 29) as f64);
+        let ds = Dataset::from(x.clone());
+        let f: IsolationForest = IsolationForest::params().seed(1).fit(&ds).unwrap();
+        let y: Array1<i32> = linfa::traits::Predict::predict(&f, &x);
+        assert_eq!(y.len(), 300);
+        assert!(y.iter().all(|&v| v == 1 || v == -1));
+        let bad = IsolationForest::params().n_trees(0).fit(&ds);
+        assert!(matches!(bad, Err(ForestError::InvalidParams(_))));
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let p = IsolationForestParams::new().check().unwrap();
+        let empty = Array2::<f64>::zeros((0, 3));
+        assert!(matches!(
+            IsolationForest::fit_array(&p, empty.view()),
+            Err(ForestError::Empty { .. })
+        ));
+        let nan = array![[1.0, f64::NAN]];
+        assert!(matches!(
+            IsolationForest::fit_array(&p, nan.view()),
+            Err(ForestError::NonFinite { row: 0, col: 1, .. })
+        ));
+        let f = IsolationForest::fit_array(&p, array![[1.0, 2.0], [3.0, 4.0]].view()).unwrap();
+        assert!(matches!(
+            f.score_samples(array![[1.0]].view()),
+            Err(ForestError::FeatureMismatch {
+                expected: 2,
+                got: 1
+            })
+        ));
+        assert!(matches!(
+            f.score_samples(array![[1.0, f64::INFINITY]].view()),
+            Err(ForestError::NonFinite { .. })
+        ));
+    }
+
+    #[test]
+    fn same_scores_on_one_and_two_threads() {
+        let x = Array2::from_shape_fn((9_000, 4), |(i, j)| {
+            (((i * 7919 + j * 104_729) % 10_007) as f64).sqrt()
+        });
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let p = IsolationForestParams::new()
+                    .seed(42)
+                    .bootstrap(true)
+                    .check()
+                    .unwrap();
+                let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+                f.score_samples(x.view()).unwrap()
+            })
+        };
+        let one = run(1);
+        let two = run(2);
+        assert!(
+            one.iter()
+                .zip(two.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+    }
+
+    #[test]
+    fn percentile_matches_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 0.0), 1.0);
+        assert_eq!(percentile(&v, 100.0), 4.0);
+        assert_eq!(percentile(&v, 50.0), 2.5);
+        assert!((percentile(&v, 10.0) - 1.3).abs() < 1e-12);
+    }
+}

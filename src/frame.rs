@@ -1,0 +1,617 @@
+//! Tables in and out: CSV files (the tutorial's format and any numeric CSV), `.npz` archives
+//! (ADBench's format) and polars DataFrames for display.
+//!
+//! Reading is strict on purpose: a value that is not a finite number is an error naming its row
+//! and column, never a silently dropped row.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, ArrayView2};
+use polars::prelude::*;
+
+use crate::synth::Synthetic;
+
+/// Column names taken as the row index (timestamps) when they come first.
+const INDEX_NAMES: [&str; 5] = ["timestamp", "time", "date", "datetime", ""];
+
+/// Why a table could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed CSV: {source}")]
+    Csv { path: PathBuf, source: csv::Error },
+    #[error("{path}: row {row}, column '{column}': '{value}' is not a finite number")]
+    NotNumeric {
+        path: PathBuf,
+        row: usize,
+        column: String,
+        value: String,
+    },
+    #[error("{path}: row {row}, column '{column}': label '{value}' must be 0 or 1")]
+    BadLabel {
+        path: PathBuf,
+        row: usize,
+        column: String,
+        value: String,
+    },
+    #[error("{path}: no column named '{column}' (columns: {available})")]
+    NoSuchColumn {
+        path: PathBuf,
+        column: String,
+        available: String,
+    },
+    #[error("{path}: no feature columns left to read")]
+    NoFeatures { path: PathBuf },
+    #[error("{path}: no data rows")]
+    NoRows { path: PathBuf },
+    #[error("{path}: {detail}")]
+    Npz { path: PathBuf, detail: String },
+    #[error("labels in {labels} have {got} rows but the data has {expected}")]
+    LabelCount {
+        labels: PathBuf,
+        expected: usize,
+        got: usize,
+    },
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+/// A numeric table: feature values, optional row labels and optional row index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub feature_names: Vec<String>,
+    /// rows x features
+    pub values: Array2<f64>,
+    /// `true` = anomaly, one per row, when the source had labels.
+    pub labels: Option<Vec<bool>>,
+    /// The index column's text (timestamps), when the source had one.
+    pub index: Option<Vec<String>>,
+}
+
+impl Table {
+    pub fn n_rows(&self) -> usize {
+        self.values.nrows()
+    }
+
+    /// The feature values as a polars DataFrame (with the index as a leading string column).
+    pub fn to_dataframe(&self) -> Result<DataFrame, FrameError> {
+        let mut columns = Vec::with_capacity(self.feature_names.len() + 2);
+        if let Some(index) = &self.index {
+            columns.push(Column::new("timestamp".into(), index.as_slice()));
+        }
+        columns.extend(value_columns(&self.feature_names, self.values.view()));
+        if let Some(labels) = &self.labels {
+            columns.push(Column::new(
+                "anomaly".into(),
+                labels.iter().map(|&b| b as i32).collect::<Vec<i32>>(),
+            ));
+        }
+        Ok(DataFrame::new(self.n_rows(), columns)?)
+    }
+}
+
+impl From<&Synthetic> for Table {
+    fn from(s: &Synthetic) -> Self {
+        Table {
+            feature_names: s.feature_names.clone(),
+            values: s.values.clone(),
+            labels: Some(s.row_truth()),
+            index: Some((0..s.n_rows()).map(|i| timestamp_text(s, i)).collect()),
+        }
+    }
+}
+
+fn timestamp_text(s: &Synthetic, i: usize) -> String {
+    s.timestamp(i).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn value_columns(names: &[String], values: ArrayView2<f64>) -> Vec<Column> {
+    names
+        .iter()
+        .zip(values.columns())
+        .map(|(n, c)| Column::new(n.as_str().into(), c.to_vec()))
+        .collect()
+}
+
+fn timestamp_column(s: &Synthetic) -> Column {
+    let start_ms = s.start.and_utc().timestamp_millis();
+    let ms: Vec<i64> = (0..s.n_rows() as i64)
+        .map(|i| start_ms + i * 60_000)
+        .collect();
+    Series::new("timestamp".into(), ms)
+        .into_datetime(TimeUnit::Milliseconds, None)
+        .into()
+}
+
+/// The generated values as a DataFrame: `timestamp` then one column per feature.
+pub fn features_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
+    let mut columns = vec![timestamp_column(s)];
+    columns.extend(value_columns(&s.feature_names, s.values.view()));
+    Ok(DataFrame::new(s.n_rows(), columns)?)
+}
+
+/// The labels as a DataFrame: `timestamp`, one 0/1 column per feature, and the row label `anomaly`.
+pub fn labels_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
+    let mut columns = vec![timestamp_column(s)];
+    for (name, col) in s.feature_names.iter().zip(s.cell_labels.columns()) {
+        columns.push(Column::new(
+            name.as_str().into(),
+            col.mapv(i32::from).to_vec(),
+        ));
+    }
+    columns.push(Column::new(
+        "anomaly".into(),
+        s.row_labels.mapv(i32::from).to_vec(),
+    ));
+    Ok(DataFrame::new(s.n_rows(), columns)?)
+}
+
+/// Per-column count, mean, standard deviation (n-1), min and max: a `describe()` for numbers.
+pub fn describe(names: &[String], values: ArrayView2<f64>) -> Result<DataFrame, FrameError> {
+    let stats = ["count", "mean", "std", "min", "max"];
+    let mut columns = vec![Column::new("statistic".into(), stats.to_vec())];
+    for (name, col) in names.iter().zip(values.columns()) {
+        let n = col.len() as f64;
+        let mean = col.sum() / n;
+        let var = if col.len() > 1 {
+            col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            f64::NAN
+        };
+        let min = col.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        columns.push(Column::new(
+            name.as_str().into(),
+            vec![n, mean, var.sqrt(), min, max],
+        ));
+    }
+    Ok(DataFrame::new(stats.len(), columns)?)
+}
+
+fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| FrameError::Write {
+            path: path.into(),
+            source,
+        })?;
+    }
+    let f = File::create(path).map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })?;
+    Ok(csv::Writer::from_writer(BufWriter::new(f)))
+}
+
+fn write_err(path: &Path) -> impl Fn(csv::Error) -> FrameError + '_ {
+    move |source| FrameError::Csv {
+        path: path.into(),
+        source,
+    }
+}
+
+/// Writes `timestamp,feature_1,…` — the tutorial's data file. Values keep full precision.
+pub fn write_features_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
+    let mut w = create(path)?;
+    let err = write_err(path);
+    w.write_record(std::iter::once("timestamp").chain(s.feature_names.iter().map(String::as_str)))
+        .map_err(&err)?;
+    for (i, row) in s.values.rows().into_iter().enumerate() {
+        w.write_record(
+            std::iter::once(timestamp_text(s, i)).chain(row.iter().map(|v| v.to_string())),
+        )
+        .map_err(&err)?;
+    }
+    w.flush().map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes `timestamp,feature_1,…,anomaly` with 0/1 per cell and the row label last.
+pub fn write_labels_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
+    let mut w = create(path)?;
+    let err = write_err(path);
+    let header = std::iter::once("timestamp")
+        .chain(s.feature_names.iter().map(String::as_str))
+        .chain(["anomaly"]);
+    w.write_record(header).map_err(&err)?;
+    for (i, (cells, row)) in s
+        .cell_labels
+        .rows()
+        .into_iter()
+        .zip(s.row_labels.iter())
+        .enumerate()
+    {
+        let fields = std::iter::once(timestamp_text(s, i))
+            .chain(cells.iter().map(|v| v.to_string()))
+            .chain([row.to_string()]);
+        w.write_record(fields).map_err(&err)?;
+    }
+    w.flush().map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes both files as `DIR/NAME.csv` and `DIR/NAME_labels.csv`; returns their paths.
+pub fn write_synthetic(
+    s: &Synthetic,
+    dir: &Path,
+    name: &str,
+) -> Result<(PathBuf, PathBuf), FrameError> {
+    let features = dir.join(format!("{name}.csv"));
+    let labels = dir.join(format!("{name}_labels.csv"));
+    write_features_csv(s, &features)?;
+    write_labels_csv(s, &labels)?;
+    Ok((features, labels))
+}
+
+/// How to read a CSV into a [`Table`].
+#[derive(Clone, Debug, Default)]
+pub struct CsvOptions {
+    /// A 0/1 column in the same file holding the row labels.
+    pub label_column: Option<String>,
+    /// Columns to leave out (besides a leading index column, which is always set aside).
+    pub ignore: Vec<String>,
+}
+
+/// Reads a numeric CSV with a header. A first column named `timestamp`, `time`, `date`,
+/// `datetime` or nothing is kept as the index; every other column not ignored must be numeric.
+pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
+    let file = File::open(path).map_err(|source| FrameError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(BufReader::new(file));
+    let err = write_err(path);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(&err)?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let has_index = headers
+        .first()
+        .is_some_and(|h| INDEX_NAMES.contains(&h.to_ascii_lowercase().as_str()));
+    let label_at = match &opts.label_column {
+        Some(name) => Some(headers.iter().position(|h| h == name).ok_or_else(|| {
+            FrameError::NoSuchColumn {
+                path: path.into(),
+                column: name.clone(),
+                available: headers.join(", "),
+            }
+        })?),
+        None => None,
+    };
+    for name in &opts.ignore {
+        if !headers.contains(name) {
+            return Err(FrameError::NoSuchColumn {
+                path: path.into(),
+                column: name.clone(),
+                available: headers.join(", "),
+            });
+        }
+    }
+    let feature_at: Vec<usize> = (0..headers.len())
+        .filter(|&i| {
+            !(has_index && i == 0) && Some(i) != label_at && !opts.ignore.contains(&headers[i])
+        })
+        .collect();
+    if feature_at.is_empty() {
+        return Err(FrameError::NoFeatures { path: path.into() });
+    }
+    let mut flat = Vec::new();
+    let mut labels = label_at.map(|_| Vec::new());
+    let mut index = has_index.then(Vec::new);
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0;
+    while reader.read_record(&mut record).map_err(&err)? {
+        rows += 1;
+        let row = rows; // 1-based data row, as a spreadsheet shows it under the header
+        for &i in &feature_at {
+            let text = record.get(i).unwrap_or("").trim();
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => flat.push(v),
+                _ => {
+                    return Err(FrameError::NotNumeric {
+                        path: path.into(),
+                        row,
+                        column: headers[i].clone(),
+                        value: text.into(),
+                    });
+                }
+            }
+        }
+        if let (Some(i), Some(labels)) = (label_at, labels.as_mut()) {
+            labels.push(parse_label(
+                record.get(i).unwrap_or(""),
+                path,
+                row,
+                &headers[i],
+            )?);
+        }
+        if let Some(index) = index.as_mut() {
+            index.push(record.get(0).unwrap_or("").to_string());
+        }
+    }
+    if rows == 0 {
+        return Err(FrameError::NoRows { path: path.into() });
+    }
+    let values = Array2::from_shape_vec((rows, feature_at.len()), flat)
+        .expect("one value per feature per row");
+    Ok(Table {
+        feature_names: feature_at.iter().map(|&i| headers[i].clone()).collect(),
+        values,
+        labels,
+        index,
+    })
+}
+
+fn parse_label(text: &str, path: &Path, row: usize, column: &str) -> Result<bool, FrameError> {
+    match text.trim() {
+        "1" | "1.0" | "true" | "True" => Ok(true),
+        "0" | "0.0" | "false" | "False" => Ok(false),
+        other => Err(FrameError::BadLabel {
+            path: path.into(),
+            row,
+            column: column.into(),
+            value: other.into(),
+        }),
+    }
+}
+
+/// Reads one 0/1 column of a labels file (for example `anomaly` of `test_labels.csv`).
+pub fn read_labels(path: &Path, column: &str) -> Result<Vec<bool>, FrameError> {
+    let table = read_csv(
+        path,
+        &CsvOptions {
+            label_column: Some(column.into()),
+            ignore: vec![],
+        },
+    );
+    match table {
+        Ok(t) => Ok(t.labels.expect("label column requested")),
+        // a labels file with only the label column has no features, which is fine here
+        Err(FrameError::NoFeatures { .. }) => read_only_labels(path, column),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_only_labels(path: &Path, column: &str) -> Result<Vec<bool>, FrameError> {
+    let file = File::open(path).map_err(|source| FrameError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(file));
+    let err = write_err(path);
+    let at = reader
+        .headers()
+        .map_err(&err)?
+        .iter()
+        .position(|h| h.trim() == column)
+        .expect("checked by read_csv");
+    let mut out = Vec::new();
+    for (row, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(&err)?;
+        out.push(parse_label(
+            rec.get(at).unwrap_or(""),
+            path,
+            row + 1,
+            column,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Reads a data file and, optionally, labels from a second file: what `train` and `evaluate` take.
+pub fn read_table(
+    path: &Path,
+    opts: &CsvOptions,
+    labels_file: Option<(&Path, &str)>,
+) -> Result<Table, FrameError> {
+    let mut table = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+    {
+        read_npz(path)?
+    } else {
+        read_csv(path, opts)?
+    };
+    if let Some((labels_path, column)) = labels_file {
+        let labels = read_labels(labels_path, column)?;
+        if labels.len() != table.n_rows() {
+            return Err(FrameError::LabelCount {
+                labels: labels_path.into(),
+                expected: table.n_rows(),
+                got: labels.len(),
+            });
+        }
+        table.labels = Some(labels);
+    }
+    Ok(table)
+}
+
+/// Reads an ADBench-style `.npz`: `X` (rows x features; float64, float32, int64, int32, int16 or
+/// uint8) and, if present, `y` (0/1 labels).
+pub fn read_npz(path: &Path) -> Result<Table, FrameError> {
+    use ndarray_npy::NpzReader;
+    let npz_err = |detail: String| FrameError::Npz {
+        path: path.into(),
+        detail,
+    };
+    let file = File::open(path).map_err(|source| FrameError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let mut npz =
+        NpzReader::new(file).map_err(|e| npz_err(format!("not a readable .npz archive: {e}")))?;
+    let names = npz.names().map_err(|e| npz_err(e.to_string()))?;
+    let find = |want: &str| {
+        names
+            .iter()
+            .find(|n| n.as_str() == want || n.as_str() == format!("{want}.npy"))
+            .cloned()
+    };
+    let x_name =
+        find("X").ok_or_else(|| npz_err(format!("no array 'X' (arrays: {})", names.join(", "))))?;
+
+    macro_rules! try_x {
+        ($($t:ty),*) => {{
+            let mut found = None;
+            $(
+                if found.is_none() {
+                    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<$t>, ndarray::Ix2>(&x_name) {
+                        found = Some(a.mapv(|v| v as f64));
+                    }
+                }
+            )*
+            found
+        }};
+    }
+    let values: Array2<f64> = try_x!(f64, f32, i64, i32, i16, u8).ok_or_else(|| {
+        npz_err("'X' is not a 2-D array of float64, float32, int64, int32, int16 or uint8".into())
+    })?;
+    if let Some(((row, col), v)) = values.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(npz_err(format!(
+            "X[{row}, {col}] is {v}, not a finite number"
+        )));
+    }
+    macro_rules! try_y {
+        ($name:expr; $($t:ty),*) => {{
+            let mut found = None;
+            $(
+                if found.is_none() {
+                    if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<$t>, ndarray::Ix1>($name) {
+                        found = Some(a.mapv(|v| v as f64));
+                    }
+                }
+            )*
+            found
+        }};
+    }
+    let labels = match find("y") {
+        None => None,
+        Some(y_name) => {
+            let y: Array1<f64> = try_y!(&y_name; i64, i32, f64, u8, i16)
+                .ok_or_else(|| npz_err("'y' is not a 1-D array of integers".into()))?;
+            if y.len() != values.nrows() {
+                return Err(npz_err(format!(
+                    "'y' has {} entries but 'X' has {} rows",
+                    y.len(),
+                    values.nrows()
+                )));
+            }
+            if let Some((i, v)) = y.iter().enumerate().find(|(_, v)| **v != 0.0 && **v != 1.0) {
+                return Err(npz_err(format!("y[{i}] is {v}; labels must be 0 or 1")));
+            }
+            Some(y.iter().map(|&v| v == 1.0).collect())
+        }
+    };
+    if values.nrows() == 0 {
+        return Err(FrameError::NoRows { path: path.into() });
+    }
+    let feature_names = (0..values.ncols()).map(|i| format!("x{i}")).collect();
+    Ok(Table {
+        feature_names,
+        values,
+        labels,
+        index: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::SynthParams;
+
+    #[test]
+    fn csv_round_trip_is_exact() {
+        let s = SynthParams::tutorial()
+            .rows(50)
+            .anomalies(5)
+            .generate()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (f, l) = write_synthetic(&s, dir.path(), "train").unwrap();
+        let t = read_table(&f, &CsvOptions::default(), Some((&l, "anomaly"))).unwrap();
+        assert_eq!(t.values, s.values);
+        assert_eq!(t.labels.unwrap(), s.row_truth());
+        assert_eq!(t.feature_names, s.feature_names);
+        assert_eq!(t.index.unwrap()[1], "2020-01-01 00:01:00");
+    }
+
+    #[test]
+    fn bad_cells_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "timestamp,a,b\nt0,1,2\nt1,3,oops\n").unwrap();
+        let e = read_csv(&p, &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("row 2") && e.contains("'b'") && e.contains("oops"),
+            "{e}"
+        );
+        std::fs::write(&p, "a,b\n1,NaN\n").unwrap();
+        assert!(matches!(
+            read_csv(&p, &CsvOptions::default()),
+            Err(FrameError::NotNumeric { .. })
+        ));
+        std::fs::write(&p, "a,b\n1,2\n").unwrap();
+        let opts = CsvOptions {
+            label_column: Some("label".into()),
+            ignore: vec![],
+        };
+        assert!(matches!(
+            read_csv(&p, &opts),
+            Err(FrameError::NoSuchColumn { .. })
+        ));
+        std::fs::write(&p, "a,label\n1,2\n").unwrap();
+        let opts = CsvOptions {
+            label_column: Some("label".into()),
+            ignore: vec![],
+        };
+        assert!(matches!(
+            read_csv(&p, &opts),
+            Err(FrameError::BadLabel { .. })
+        ));
+        std::fs::write(&p, "a,b\n").unwrap();
+        assert!(matches!(
+            read_csv(&p, &CsvOptions::default()),
+            Err(FrameError::NoRows { .. })
+        ));
+        std::fs::write(&p, "a,b\n1,2,3\n").unwrap();
+        assert!(matches!(
+            read_csv(&p, &CsvOptions::default()),
+            Err(FrameError::Csv { .. })
+        ));
+    }
+
+    #[test]
+    fn frames_have_the_right_shape() {
+        let s = SynthParams::tutorial()
+            .rows(20)
+            .anomalies(2)
+            .generate()
+            .unwrap();
+        assert_eq!(features_frame(&s).unwrap().shape(), (20, 6));
+        assert_eq!(labels_frame(&s).unwrap().shape(), (20, 7));
+        assert_eq!(
+            describe(&s.feature_names, s.values.view()).unwrap().shape(),
+            (5, 6)
+        );
+    }
+}

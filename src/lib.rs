@@ -1,0 +1,41 @@
+//! # anomaly-kit
+//!
+//! A reproducible experiment kit for real-time anomaly detection on streaming data: synthetic
+//! trending series with injected anomalies, an Isolation Forest, causal features, evaluation,
+//! plots and a versioned model artefact — the offline half of a well-known AWS tutorial, rebuilt
+//! so that every number can be rerun and checked.
+//!
+//! The library is the experiment; the CLI, the notebooks and the deployment crates are thin
+//! adapters over it. It has no AWS dependency and no async runtime.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`synth`] | generate the tutorial's data (and the one its prose describes) |
+//! | [`frame`] | CSV, `.npz` and polars tables in and out |
+//! | [`features`] | trailing-median residuals, batch or one record at a time |
+//! | [`forest`] | the Isolation Forest |
+//! | [`detector`] | features + forest + threshold |
+//! | [`metrics`] | precision, recall, F1, ROC-AUC, average precision, sweeps |
+//! | [`plot`] | charts as SVG files or inline in a notebook |
+//! | [`model`] | the saved artefact |
+//! | [`experiment`] | the tutorial's recipes and the walkthrough |
+//! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
+
+pub mod benchmark;
+pub mod detector;
+pub mod experiment;
+pub mod features;
+pub mod forest;
+pub mod frame;
+pub mod metrics;
+pub mod model;
+pub mod plot;
+pub mod rng;
+pub mod synth;
+
+// Re-exported so a notebook needs a single `:dep` on the kit.
+pub use linfa;
+pub use linfa_trees;
+pub use ndarray;
+pub use plotters;
+pub use polars;

@@ -1,0 +1,916 @@
+//! `anomaly-kit`: the command line over the library. Parses flags, calls the library, prints.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anomaly_kit::benchmark::{self, BenchmarkResult, Reference};
+use anomaly_kit::detector::{DetectorSpec, ThresholdRule};
+use anomaly_kit::experiment::{self, Recipe, Step, WalkthroughConfig, WalkthroughReport};
+use anomaly_kit::features::{DEFAULT_WINDOW, Preprocess};
+use anomaly_kit::forest::{Contamination, IsolationForestParams, MaxFeatures, MaxSamples};
+use anomaly_kit::frame::{self, CsvOptions, Table};
+use anomaly_kit::metrics::{self, Evaluation};
+use anomaly_kit::model::{ModelArtefact, TrainingInfo};
+use anomaly_kit::plot;
+use anomaly_kit::synth::{SynthParams, Trend};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use polars::prelude::{Column, DataFrame};
+
+#[derive(Parser)]
+#[command(
+    name = "anomaly-kit",
+    version,
+    about = "Real-time anomaly detection experiment kit: generate, train, evaluate, benchmark"
+)]
+struct Cli {
+    /// Worker threads for fitting and scoring (default: all cores). Results do not depend on it.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// More log output (repeat for more); logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic series with injected anomalies (features CSV + labels CSV).
+    #[command(
+        after_help = "Example:\n  anomaly-kit generate --trend random_walk --seed 101 --out data --name test"
+    )]
+    Generate(GenerateArgs),
+    /// Draw the data charts (series with anomalies, label matrix) and, with --model, score charts.
+    #[command(
+        after_help = "Example:\n  anomaly-kit plot --input data/test.csv --labels data/test_labels.csv --model data/model --out data/plots"
+    )]
+    Plot(PlotArgs),
+    /// Train a detector on any numeric CSV (or .npz) and save the model artefact.
+    #[command(
+        after_help = "Examples:\n  anomaly-kit train --input data/train.csv --labels data/train_labels.csv --out data/model\n  anomaly-kit train --input my.csv --recipe tutorial --contamination 0.05 --out my-model.json"
+    )]
+    Train(TrainArgs),
+    /// Score a CSV with a saved model; with labels, report precision, recall, F1, ROC-AUC, AP.
+    #[command(
+        after_help = "Example:\n  anomaly-kit evaluate --model data/model --input data/test.csv --labels data/test_labels.csv --sweep"
+    )]
+    Evaluate(EvaluateArgs),
+    /// The unsupervised benchmark protocol on labelled datasets (.npz with X and y, or CSV).
+    #[command(
+        after_help = "Example:\n  anomaly-kit benchmark --input ../shared/datasets/adbench/*.npz --seeds 5 \\\n      --reference ../shared/datasets/adbench/REFERENCE.md --markdown"
+    )]
+    Benchmark(BenchmarkArgs),
+    /// The tutorial's offline part end to end: data, plots, recipes side by side, model artefact.
+    #[command(
+        after_help = "Example:\n  anomaly-kit walkthrough --out data --json > data/walkthrough.json"
+    )]
+    Walkthrough(WalkthroughArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TrendArg {
+    Linear,
+    RandomWalk,
+    Exponential,
+    Uniform,
+}
+
+impl From<TrendArg> for Trend {
+    fn from(t: TrendArg) -> Self {
+        match t {
+            TrendArg::Linear => Trend::Linear,
+            TrendArg::RandomWalk => Trend::RandomWalk,
+            TrendArg::Exponential => Trend::Exponential,
+            TrendArg::Uniform => Trend::Uniform,
+        }
+    }
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    #[arg(long, default_value_t = 10_000)]
+    rows: usize,
+    #[arg(long, default_value_t = 5)]
+    features: usize,
+    /// Anomalous rows per feature (trending kinds).
+    #[arg(long, default_value_t = 500)]
+    anomalies: usize,
+    #[arg(long, value_enum, default_value = "linear")]
+    trend: TrendArg,
+    #[arg(long, default_value_t = 100)]
+    seed: u64,
+    /// Probability that a row is anomalous (uniform kind).
+    #[arg(long, default_value_t = 0.05)]
+    row_anomaly_rate: f64,
+    #[arg(long, default_value = "data")]
+    out: PathBuf,
+    /// File stem: writes OUT/NAME.csv and OUT/NAME_labels.csv.
+    #[arg(long, default_value = "train")]
+    name: String,
+}
+
+/// Where labels come from: a column of the data file, or a column of a second file.
+#[derive(Args, Clone)]
+struct LabelArgs {
+    /// A labels CSV with one row per data row (the generator's NAME_labels.csv).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// The 0/1 label column: in --labels if given, else in the data file itself.
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Columns of the data file to leave out (repeatable).
+    #[arg(long)]
+    ignore: Vec<String>,
+}
+
+impl LabelArgs {
+    fn read(&self, input: &Path) -> Result<Table> {
+        let (opts, labels_file) = match &self.labels {
+            Some(file) => (
+                CsvOptions {
+                    label_column: None,
+                    ignore: self.ignore.clone(),
+                },
+                Some((
+                    file.as_path(),
+                    self.label_column.as_deref().unwrap_or("anomaly"),
+                )),
+            ),
+            None => (
+                CsvOptions {
+                    label_column: self.label_column.clone(),
+                    ignore: self.ignore.clone(),
+                },
+                None,
+            ),
+        };
+        Ok(frame::read_table(input, &opts, labels_file)?)
+    }
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    labels: LabelArgs,
+    /// The generator's labels file with per-feature labels, to mark anomalous cells (default: --labels).
+    #[arg(long)]
+    cell_labels: Option<PathBuf>,
+    /// Also draw score distribution, ROC and PR charts for this model (needs labels).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long, default_value = "data/plots")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecipeArg {
+    Tutorial,
+    ThresholdOnly,
+    Improved,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    labels: LabelArgs,
+    /// Starting point; the flags below override its parts.
+    #[arg(long, value_enum, default_value = "improved")]
+    recipe: RecipeArg,
+    /// Trailing-median window in rows; 0 feeds raw values to the forest.
+    #[arg(long)]
+    window: Option<usize>,
+    /// Decision threshold: `forest` (its contamination), `labels` (training anomaly rate) or a fraction.
+    #[arg(long)]
+    threshold: Option<String>,
+    #[arg(long)]
+    trees: Option<usize>,
+    /// `auto` (min(256, rows)), a count, or a fraction like 0.5.
+    #[arg(long)]
+    max_samples: Option<MaxSamples>,
+    /// `all`, a count, or a fraction.
+    #[arg(long)]
+    max_features: Option<MaxFeatures>,
+    #[arg(long)]
+    bootstrap: Option<bool>,
+    /// `auto` or a fraction in (0, 0.5].
+    #[arg(long)]
+    contamination: Option<Contamination>,
+    #[arg(long, default_value_t = experiment::FOREST_SEED)]
+    seed: u64,
+    /// A file, or a directory that gets model.json.
+    #[arg(long, default_value = "data/model")]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Model file or directory.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    labels: LabelArgs,
+    /// Also print precision/recall/F1 when flagging the top 1, 2, 5, 10, 15, 20, 25, 30 % of rows.
+    #[arg(long)]
+    sweep: bool,
+    /// Write one row per input row (score, flag) to this CSV.
+    #[arg(long)]
+    scores_out: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchmarkArgs {
+    /// Datasets: .npz (X, y) or CSV with --label-column. Repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Label column for CSV inputs.
+    #[arg(long, default_value = "anomaly")]
+    label_column: String,
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    #[arg(long, default_value_t = 100)]
+    trees: usize,
+    #[arg(long, default_value = "auto")]
+    max_samples: MaxSamples,
+    /// REFERENCE.md with scikit-learn and isotree figures, shown beside ours.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Exit non-zero if a mean ROC-AUC is more than 0.02 below scikit-learn's (needs --reference).
+    #[arg(long)]
+    check: bool,
+    /// One JSON object per dataset (JSON lines) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// A markdown table (for the README) instead of plain text.
+    #[arg(long)]
+    markdown: bool,
+}
+
+#[derive(Args)]
+struct WalkthroughArgs {
+    #[arg(long, default_value = "data")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "linear")]
+    trend: TrendArg,
+    #[arg(long, default_value_t = DEFAULT_WINDOW)]
+    window: usize,
+    /// Skip the table of all recipes on all trend kinds.
+    #[arg(long)]
+    no_compare: bool,
+    /// Skip the SVG charts.
+    #[arg(long)]
+    no_plots: bool,
+    /// Print the report as JSON (and nothing else) on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Polars truncates wide tables by default; the CLI's tables are small, so show them whole.
+fn configure_table_display() {
+    let settings = [
+        ("POLARS_FMT_MAX_COLS", "30"),
+        ("POLARS_FMT_MAX_ROWS", "40"),
+        ("POLARS_FMT_STR_LEN", "40"),
+        ("POLARS_TABLE_WIDTH", "200"),
+        ("POLARS_FMT_TABLE_HIDE_COLUMN_DATA_TYPES", "1"),
+        ("POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION", "1"),
+    ];
+    for (key, value) in settings {
+        if std::env::var_os(key).is_none() {
+            // SAFETY: called first thing in `main`, before any other thread exists.
+            unsafe { std::env::set_var(key, value) };
+        }
+    }
+}
+
+fn main() {
+    configure_table_display();
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        // Our errors often quote their cause already; print each cause only once.
+        let mut message = e.to_string();
+        for cause in e.chain().skip(1).map(|c| c.to_string()) {
+            if !message.contains(&cause) {
+                message = format!("{message}: {cause}");
+            }
+        }
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot start the thread pool")?;
+    }
+    match cli.command {
+        Command::Generate(a) => generate(a),
+        Command::Plot(a) => plot_cmd(a),
+        Command::Train(a) => train(a),
+        Command::Evaluate(a) => evaluate(a),
+        Command::Benchmark(a) => benchmark_cmd(a),
+        Command::Walkthrough(a) => walkthrough(a),
+    }
+}
+
+fn show(title: &str, df: &DataFrame) {
+    println!("\n{title}\n{df}");
+}
+
+fn generate(a: GenerateArgs) -> Result<()> {
+    let params = SynthParams::tutorial()
+        .rows(a.rows)
+        .features(a.features)
+        .anomalies(a.anomalies)
+        .trend(a.trend.into())
+        .seed(a.seed)
+        .row_anomaly_rate(a.row_anomaly_rate);
+    let data = params.generate()?;
+    let (features, labels) = frame::write_synthetic(&data, &a.out, &a.name)?;
+    println!(
+        "{} data, seed {}: {} rows x {} features, {} anomalous cells, {} anomalous rows ({:.1} %)",
+        data.params.trend,
+        data.params.seed,
+        data.n_rows(),
+        data.n_features(),
+        data.cell_labels.sum(),
+        data.anomalous_rows(),
+        100.0 * data.anomalous_rows() as f64 / data.n_rows() as f64
+    );
+    show("First rows:", &frame::features_frame(&data)?.head(Some(5)));
+    show(
+        "Summary:",
+        &frame::describe(&data.feature_names, data.values.view())?,
+    );
+    println!("\nwrote {}\nwrote {}", features.display(), labels.display());
+    Ok(())
+}
+
+fn plot_cmd(a: PlotArgs) -> Result<()> {
+    let table = a.labels.read(&a.input)?;
+    let cells_file = a.cell_labels.as_ref().or(a.labels.labels.as_ref());
+    let cells = match cells_file {
+        Some(path) => {
+            let t = frame::read_csv(
+                path,
+                &CsvOptions {
+                    label_column: None,
+                    ignore: vec!["anomaly".into()],
+                },
+            )
+            .with_context(|| format!("reading per-feature labels from {}", path.display()))?;
+            if t.values.dim() != table.values.dim() {
+                bail!(
+                    "{} has {:?} label cells but the data has {:?} values",
+                    path.display(),
+                    t.values.dim(),
+                    table.values.dim()
+                );
+            }
+            t.values.mapv(|v| u8::from(v != 0.0))
+        }
+        None => ndarray::Array2::zeros(table.values.raw_dim()),
+    };
+    let mut written = Vec::new();
+    let series = a.out.join("series.svg");
+    plot::save_svg(&series, (1200, 900), |area| {
+        plot::series_with_anomalies(
+            area,
+            &table.feature_names,
+            table.values.view(),
+            cells.view(),
+            "Series with anomalies (red)",
+        )
+    })?;
+    written.push(series);
+    let matrix = a.out.join("labels.svg");
+    plot::save_svg(&matrix, (1200, 400), |area| {
+        plot::label_matrix(area, &table.feature_names, cells.view(), "Anomalous cells")
+    })?;
+    written.push(matrix);
+    if let Some(model) = &a.model {
+        let artefact = ModelArtefact::load(model)?;
+        let truth = table
+            .labels
+            .as_ref()
+            .context("score charts need labels: pass --labels or --label-column")?;
+        let detector = &artefact.detector;
+        let x = select_features(&table, &detector.feature_names)?;
+        let scores = detector.anomaly_scores(x.view())?;
+        let roc = metrics::roc_curve(&scores, truth)?;
+        let pr = metrics::pr_curve(&scores, truth)?;
+        let base = truth.iter().filter(|&&t| t).count() as f64 / truth.len() as f64;
+        let (auc, ap) = (
+            metrics::roc_auc(&scores, truth)?,
+            metrics::average_precision(&scores, truth)?,
+        );
+        let p = [
+            a.out.join("scores.svg"),
+            a.out.join("roc.svg"),
+            a.out.join("pr.svg"),
+        ];
+        plot::save_svg(&p[0], (900, 500), |ar| {
+            plot::score_distribution(
+                ar,
+                &scores,
+                Some(truth),
+                -detector.threshold(),
+                "Anomaly scores",
+            )
+        })?;
+        plot::save_svg(&p[1], (600, 600), |ar| {
+            plot::roc_curve(ar, &roc, auc, "ROC curve")
+        })?;
+        plot::save_svg(&p[2], (600, 600), |ar| {
+            plot::pr_curve(ar, &pr, ap, base, "Precision-recall curve")
+        })?;
+        written.extend(p);
+    }
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// The model's feature columns from a table, by name, in the model's order.
+fn select_features(table: &Table, names: &[String]) -> Result<ndarray::Array2<f64>> {
+    let mut cols = Vec::with_capacity(names.len());
+    for name in names {
+        let at = table
+            .feature_names
+            .iter()
+            .position(|n| n == name)
+            .with_context(|| {
+                format!(
+                    "the model needs column '{name}' but the input has {}",
+                    table.feature_names.join(", ")
+                )
+            })?;
+        cols.push(at);
+    }
+    Ok(table.values.select(ndarray::Axis(1), &cols))
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let table = a.labels.read(&a.input)?;
+    let recipe = match a.recipe {
+        RecipeArg::Tutorial => Recipe::Tutorial,
+        RecipeArg::ThresholdOnly => Recipe::ThresholdOnly,
+        RecipeArg::Improved => Recipe::Improved,
+    };
+    let mut spec: DetectorSpec = recipe.spec(
+        a.window.filter(|&w| w > 0).unwrap_or(DEFAULT_WINDOW),
+        a.seed,
+    );
+    if a.window == Some(0) {
+        spec.preprocess = Preprocess::Raw;
+    }
+    if let Some(t) = &a.threshold {
+        spec.threshold = match t.as_str() {
+            "forest" => ThresholdRule::Forest,
+            "labels" => ThresholdRule::LabelRate,
+            other => ThresholdRule::Contamination(other.parse::<f64>().map_err(|_| {
+                anyhow::anyhow!("--threshold must be forest, labels or a fraction, got '{other}'")
+            })?),
+        };
+    }
+    let mut forest: IsolationForestParams = spec.forest.clone();
+    if let Some(n) = a.trees {
+        forest = forest.n_trees(n);
+    }
+    if let Some(m) = a.max_samples {
+        forest = forest.max_samples(m);
+    }
+    if let Some(m) = a.max_features {
+        forest = forest.max_features(m);
+    }
+    if let Some(b) = a.bootstrap {
+        forest = forest.bootstrap(b);
+    }
+    if let Some(c) = a.contamination {
+        forest = forest.contamination(c);
+    }
+    spec.forest = forest;
+    let started = Instant::now();
+    let detector = spec
+        .fit(
+            &table.feature_names,
+            table.values.view(),
+            table.labels.as_deref(),
+        )
+        .with_context(|| format!("training on {}", a.input.display()))?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let flagged = detector.is_anomaly(table.values.view())?;
+    let mut artefact = ModelArtefact::new(
+        recipe.name(),
+        detector,
+        TrainingInfo::of(table.values.view(), None),
+    )
+    .with_metric(
+        "train_flagged_rate",
+        flagged.iter().filter(|&&f| f).count() as f64 / flagged.len() as f64,
+    );
+    if let Some(truth) = &table.labels {
+        let scores = artefact.detector.anomaly_scores(table.values.view())?;
+        let e = Evaluation::new(&scores, &flagged, truth)?;
+        artefact = artefact
+            .with_metric("train_precision", e.precision)
+            .with_metric("train_recall", e.recall)
+            .with_metric("train_roc_auc", e.roc_auc);
+    }
+    let path = artefact.save(&a.out)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "model": path, "fit_seconds": fit_seconds, "summary": artefact.summary() })
+            )?
+        );
+    } else {
+        let s = artefact.summary();
+        println!(
+            "trained the {} recipe on {} rows x {} features in {:.3} s: {} trees, max_samples {}, preprocess {:?}, threshold {:.4} ({:?})",
+            s.recipe,
+            s.training_rows,
+            s.feature_names.len(),
+            fit_seconds,
+            s.n_trees,
+            s.max_samples,
+            s.preprocess,
+            s.threshold,
+            s.threshold_rule
+        );
+        for (k, v) in &s.metrics {
+            println!("  {k}: {v:.4}");
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn evaluate(a: EvaluateArgs) -> Result<()> {
+    let artefact = ModelArtefact::load(&a.model)?;
+    let table = a.labels.read(&a.input)?;
+    let detector = &artefact.detector;
+    let x = select_features(&table, &detector.feature_names)?;
+    let started = Instant::now();
+    let raw = detector.score_samples(x.view())?;
+    let score_seconds = started.elapsed().as_secs_f64();
+    let scores: Vec<f64> = raw.iter().map(|s| -s).collect();
+    let flagged: Vec<bool> = raw.iter().map(|&s| s < detector.threshold()).collect();
+    if let Some(path) = &a.scores_out {
+        write_scores(path, &raw.to_vec(), &flagged)?;
+    }
+    let n_flagged = flagged.iter().filter(|&&f| f).count();
+    let evaluation = table
+        .labels
+        .as_ref()
+        .map(|truth| Evaluation::new(&scores, &flagged, truth))
+        .transpose()?;
+    let sweep_rates = [0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30];
+    let sweep = match (&table.labels, a.sweep) {
+        (Some(truth), true) => Some(metrics::sweep_by_flag_rate(&scores, truth, &sweep_rates)?),
+        (None, true) => bail!("--sweep needs labels (--labels or --label-column)"),
+        _ => None,
+    };
+    if a.json {
+        let report = serde_json::json!({
+            "model": a.model, "input": a.input, "rows": table.n_rows(), "flagged": n_flagged,
+            "score_seconds": score_seconds, "evaluation": evaluation, "sweep": sweep,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "scored {} rows in {:.3} s with the {} model: {} flagged ({:.1} %)",
+        table.n_rows(),
+        score_seconds,
+        artefact.recipe,
+        n_flagged,
+        100.0 * n_flagged as f64 / table.n_rows() as f64
+    );
+    if let Some(e) = evaluation {
+        let c = e.confusion;
+        println!(
+            "precision {:.3}  recall {:.3}  F1 {:.3}  ROC-AUC {:.3}  average precision {:.3}\nconfusion: TP {}  FP {}  TN {}  FN {}  ({} anomalies)",
+            e.precision,
+            e.recall,
+            e.f1,
+            e.roc_auc,
+            e.average_precision,
+            c.true_positives,
+            c.false_positives,
+            c.true_negatives,
+            c.false_negatives,
+            e.anomalies
+        );
+    } else {
+        println!("(no labels given: pass --labels FILE or --label-column NAME for metrics)");
+    }
+    if let Some(sweep) = sweep {
+        let df = DataFrame::new(
+            sweep.len(),
+            vec![
+                Column::new(
+                    "flag_top".into(),
+                    sweep_rates
+                        .iter()
+                        .map(|r| format!("{:.0} %", r * 100.0))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "flagged".into(),
+                    sweep.iter().map(|p| p.flagged as u64).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "precision".into(),
+                    sweep
+                        .iter()
+                        .map(|p| round3(p.precision))
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "recall".into(),
+                    sweep.iter().map(|p| round3(p.recall)).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "f1".into(),
+                    sweep.iter().map(|p| round3(p.f1)).collect::<Vec<_>>(),
+                ),
+            ],
+        )?;
+        show(
+            "Threshold sweep (flag the top share of rows by score):",
+            &df,
+        );
+    }
+    Ok(())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn write_scores(path: &Path, scores: &[f64], flagged: &[bool]) -> Result<()> {
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record(["row", "score", "anomaly"])?;
+    for (i, (s, f)) in scores.iter().zip(flagged).enumerate() {
+        w.write_record([i.to_string(), s.to_string(), u8::from(*f).to_string()])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn dataset_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn benchmark_cmd(a: BenchmarkArgs) -> Result<()> {
+    let reference = match &a.reference {
+        Some(p) => {
+            benchmark::read_reference(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        None if a.check => bail!("--check needs --reference"),
+        None => Default::default(),
+    };
+    let params = IsolationForestParams::new()
+        .n_trees(a.trees)
+        .max_samples(a.max_samples);
+    let bar = ProgressBar::new(a.input.len() as u64)
+        .with_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")?);
+    let mut results = Vec::new();
+    for path in &a.input {
+        let name = dataset_name(path);
+        bar.set_message(name.clone());
+        let table = frame::read_table(
+            path,
+            &CsvOptions {
+                label_column: Some(a.label_column.clone()),
+                ignore: vec![],
+            },
+            None,
+        )?;
+        let r = benchmark::run(&name, &table, &params, a.seeds)?;
+        if a.json {
+            bar.suspend(|| println!("{}", serde_json::to_string(&r).expect("plain data")));
+        }
+        results.push(r);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if !a.json {
+        print_benchmark(&results, &reference, a.markdown);
+    }
+    if a.check {
+        let failing: Vec<String> = results
+            .iter()
+            .filter_map(|r| {
+                reference
+                    .get(&r.dataset)
+                    .filter(|f| r.roc_auc_mean < f.sklearn_auc.0 - 0.02)
+                    .map(|f| {
+                        format!(
+                            "{} ({:.4} vs sklearn {:.4})",
+                            r.dataset, r.roc_auc_mean, f.sklearn_auc.0
+                        )
+                    })
+            })
+            .collect();
+        if !failing.is_empty() {
+            bail!(
+                "ROC-AUC more than 0.02 below scikit-learn on: {}",
+                failing.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_benchmark(
+    results: &[BenchmarkResult],
+    reference: &std::collections::BTreeMap<String, Reference>,
+    markdown: bool,
+) {
+    let pm = |m: f64, s: f64| format!("{m:.4} ± {s:.4}");
+    let header = [
+        "dataset",
+        "n",
+        "d",
+        "ours AUC",
+        "sklearn AUC",
+        "Δ vs sklearn",
+        "isotree AUC",
+        "ours AP",
+        "sklearn AP",
+        "isotree AP",
+        "fit s",
+        "score s",
+    ];
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let f = reference.get(&r.dataset);
+            let refcell = |get: fn(&Reference) -> (f64, f64)| {
+                f.map(|f| pm(get(f).0, get(f).1))
+                    .unwrap_or_else(|| "—".into())
+            };
+            vec![
+                r.dataset.clone(),
+                r.rows.to_string(),
+                r.features.to_string(),
+                pm(r.roc_auc_mean, r.roc_auc_sd),
+                refcell(|f| f.sklearn_auc),
+                f.map(|f| format!("{:+.4}", r.roc_auc_mean - f.sklearn_auc.0))
+                    .unwrap_or_else(|| "—".into()),
+                refcell(|f| f.isotree_auc),
+                pm(r.average_precision_mean, r.average_precision_sd),
+                refcell(|f| f.sklearn_ap),
+                refcell(|f| f.isotree_ap),
+                format!("{:.4}", r.fit_seconds),
+                format!("{:.4}", r.score_seconds),
+            ]
+        })
+        .collect();
+    if markdown {
+        println!("| {} |", header.join(" | "));
+        println!("|{}", "---|".repeat(header.len()));
+        for r in rows {
+            println!("| {} |", r.join(" | "));
+        }
+    } else {
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([header[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<&str>| {
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        println!("{}", line(header.to_vec()));
+        for r in &rows {
+            println!("{}", line(r.iter().map(String::as_str).collect()));
+        }
+    }
+}
+
+fn walkthrough(a: WalkthroughArgs) -> Result<()> {
+    let config = WalkthroughConfig {
+        out_dir: a.out.clone(),
+        trend: a.trend.into(),
+        window: a.window,
+        compare_trends: !a.no_compare,
+        plots: !a.no_plots,
+        ..WalkthroughConfig::default()
+    };
+    let bar = ProgressBar::new(experiment::step_count(&config) as u64).with_style(
+        ProgressStyle::with_template("[{elapsed_precise}] {bar:30} {pos}/{len} {msg}")?,
+    );
+    let started = Instant::now();
+    let mut first = true;
+    let report = experiment::run_walkthrough(&config, |step: Step| {
+        if !first {
+            bar.inc(1);
+        }
+        first = false;
+        bar.set_message(step.label());
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_walkthrough(&report, seconds)?;
+    }
+    Ok(())
+}
+
+fn print_walkthrough(r: &WalkthroughReport, seconds: f64) -> Result<()> {
+    println!("anomaly-kit walkthrough: the tutorial's offline steps, with its defects fixed\n");
+    for (what, d) in [("train", &r.train), ("test", &r.test)] {
+        println!(
+            "{what:>5}: {} data, seed {}, {} rows x {} features, {} anomalous cells, {} anomalous rows ({:.1} %)",
+            d.trend,
+            d.seed,
+            d.rows,
+            d.features,
+            d.anomalous_cells,
+            d.anomalous_rows,
+            100.0 * d.anomaly_rate
+        );
+    }
+    show(
+        &format!("Recipes on the test set (seed {}):", r.test.seed),
+        &r.recipes.to_frame(r.config.trend)?,
+    );
+    for rec in r.recipes.iter() {
+        println!("  {:<15} {}", rec.recipe.name(), rec.description);
+    }
+    if !r.trends.is_empty() {
+        show(
+            "Every recipe on every kind of data (train seed 100, test seed 101):",
+            &experiment::trends_frame(&r.trends)?,
+        );
+        for t in r.trends.iter().filter(|t| t.oracle_roc_auc.is_some()) {
+            println!(
+                "  {}: best possible ROC-AUC knowing the true trend = {:.3}",
+                t.trend,
+                t.oracle_roc_auc.unwrap_or(f64::NAN)
+            );
+        }
+    }
+    println!("\nWhat the numbers say:");
+    for n in &r.notes {
+        println!("  - {n}");
+    }
+    println!("\nFiles written:");
+    for p in r.artefacts.all() {
+        println!("  {}", p.display());
+    }
+    println!(
+        "\nDone in {seconds:.1} s. Score new data with the saved model:\n  anomaly-kit evaluate --model {} --input {} --labels {}",
+        r.artefacts.model.display(),
+        r.artefacts.test_csv.display(),
+        r.artefacts.test_labels_csv.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! The model artefact: one versioned JSON file holding the whole detector and where it came from.
+//!
+//! The file is what the container serves, the stream scores with and a notebook reloads, so it
+//! carries everything needed to use the detector (feature names, preprocessing, forest,
+//! threshold) plus what is needed to trust it: format version, crate version, seeds, the shape
+//! and SHA-256 of the training data, training metrics, and a checksum of the detector itself.
+//!
+//! Loading refuses — with a message that says what is wrong — a missing, empty, truncated or
+//! non-JSON file, another format, a newer format version, a checksum mismatch (the file was
+//! edited or damaged) and a detector whose parts do not fit together.
+//!
+//! ```
+//! use anomaly_kit::{detector::DetectorSpec, model::{ModelArtefact, TrainingInfo}, synth::SynthParams};
+//! let data = SynthParams::tutorial().rows(500).anomalies(20).generate()?;
+//! let detector = DetectorSpec::tutorial(42).fit(&data.feature_names, data.values.view(), None)?;
+//! let artefact = ModelArtefact::new("tutorial", detector, TrainingInfo::of(data.values.view(), Some(100)));
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("model.json");
+//! artefact.save(&path)?;
+//! let back = ModelArtefact::load(&path)?;
+//! assert_eq!(back.detector.score_samples(data.values.view())?, artefact.detector.score_samples(data.values.view())?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::detector::Detector;
+
+/// Identifies our files among other JSON.
+pub const FORMAT: &str = "anomaly-kit/model";
+/// Bumped whenever the stored layout changes in a way older readers cannot follow.
+pub const FORMAT_VERSION: u32 = 1;
+/// The file name inside a model directory (SageMaker's `/opt/ml/model/`).
+pub const MODEL_FILE: &str = "model.json";
+/// Refuse model files above this size instead of reading them whole into memory.
+pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a model file could not be saved or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(
+        "model file {path} not found (train one with `anomaly-kit train` or `anomaly-kit walkthrough`)"
+    )]
+    NotFound { path: PathBuf },
+    #[error("cannot read or write model file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model file {path} is empty")]
+    Empty { path: PathBuf },
+    #[error("model file {path} is {size} bytes, more than the {MAX_MODEL_BYTES}-byte limit")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error(
+        "model file {path} is truncated (it ends before the JSON does); re-save or re-train it"
+    )]
+    Truncated { path: PathBuf },
+    #[error("model file {path} is not valid JSON: {detail}")]
+    NotJson { path: PathBuf, detail: String },
+    #[error("{path} is not an anomaly-kit model (format '{found}', expected '{FORMAT}')")]
+    WrongFormat { path: PathBuf, found: String },
+    #[error(
+        "model file {path} has format version {found}; this build reads version {FORMAT_VERSION} — upgrade anomaly-kit or re-train"
+    )]
+    UnsupportedVersion { path: PathBuf, found: u64 },
+    #[error("model file {path} does not match the model format: {detail}")]
+    Schema { path: PathBuf, detail: String },
+    #[error(
+        "model file {path} fails its checksum: the detector was modified or damaged after saving"
+    )]
+    Checksum { path: PathBuf },
+    #[error("model file {path} holds an inconsistent detector: {detail}")]
+    Inconsistent { path: PathBuf, detail: String },
+}
+
+/// Shape and fingerprint of the data a detector was trained on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub rows: usize,
+    pub features: usize,
+    /// SHA-256 of the shape and the values (little-endian f64, row-major).
+    pub sha256: String,
+    /// Seed of the generator that made the data, if it was generated.
+    pub data_seed: Option<u64>,
+}
+
+impl TrainingInfo {
+    pub fn of(x: ArrayView2<f64>, data_seed: Option<u64>) -> Self {
+        Self {
+            rows: x.nrows(),
+            features: x.ncols(),
+            sha256: data_fingerprint(x),
+            data_seed,
+        }
+    }
+}
+
+/// SHA-256 of a table's shape and values, to tell later whether two tables are the same data.
+pub fn data_fingerprint(x: ArrayView2<f64>) -> String {
+    let mut h = Sha256::new();
+    h.update((x.nrows() as u64).to_le_bytes());
+    h.update((x.ncols() as u64).to_le_bytes());
+    for v in x.iter() {
+        h.update(v.to_le_bytes());
+    }
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A saved detector with its provenance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelArtefact {
+    pub format: String,
+    pub format_version: u32,
+    /// Version of anomaly-kit that wrote the file.
+    pub crate_version: String,
+    /// Which recipe produced it (`tutorial`, `improved`, `custom`).
+    pub recipe: String,
+    pub training: TrainingInfo,
+    /// Metrics measured when it was made (names → values), if any.
+    pub metrics: BTreeMap<String, f64>,
+    /// SHA-256 of the detector's JSON, checked on load.
+    pub detector_sha256: String,
+    pub detector: Detector,
+}
+
+impl ModelArtefact {
+    pub fn new(recipe: &str, detector: Detector, training: TrainingInfo) -> Self {
+        let detector_sha256 = detector_checksum(&detector);
+        Self {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").into(),
+            recipe: recipe.into(),
+            training,
+            metrics: BTreeMap::new(),
+            detector_sha256,
+            detector,
+        }
+    }
+
+    /// Adds a named metric to the record.
+    pub fn with_metric(mut self, name: &str, value: f64) -> Self {
+        self.metrics.insert(name.into(), value);
+        self
+    }
+
+    /// Writes the artefact to `path` (a file, or a directory that gets `model.json`), creating
+    /// parent directories. The write goes to a temporary file first, so a crash never leaves a
+    /// half-written model behind.
+    pub fn save(&self, path: &Path) -> Result<PathBuf, ModelError> {
+        let path = resolve(path);
+        let io = |source| ModelError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let json = serde_json::to_vec_pretty(self).expect("a detector always serialises");
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&json)
+            .and_then(|_| f.write_all(b"\n"))
+            .and_then(|_| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Reads and checks an artefact from `path` (a file, or a directory holding `model.json`).
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let path = resolve(path);
+        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ModelError::NotFound { path: path.clone() },
+            _ => ModelError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        if meta.len() > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                path,
+                size: meta.len(),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_json_bytes(&bytes, &path)
+    }
+
+    /// Parses and checks an artefact held in memory; `path` is only used in messages.
+    pub fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelError> {
+        let path = path.to_path_buf();
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ModelError::Empty { path });
+        }
+        // Parse loosely first so the format and version are checked before the layout: a file
+        // from a newer version should say so, not fail on a field it has renamed.
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            if e.is_eof() {
+                ModelError::Truncated { path: path.clone() }
+            } else {
+                ModelError::NotJson {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
+            }
+        })?;
+        let found = value
+            .get("format")
+            .and_then(|f| f.as_str())
+            .unwrap_or("(none)");
+        if found != FORMAT {
+            return Err(ModelError::WrongFormat {
+                path,
+                found: found.into(),
+            });
+        }
+        match value.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(v) => return Err(ModelError::UnsupportedVersion { path, found: v }),
+            None => {
+                return Err(ModelError::Schema {
+                    path,
+                    detail: "format_version is missing".into(),
+                });
+            }
+        }
+        let artefact: ModelArtefact =
+            serde_json::from_value(value).map_err(|e| ModelError::Schema {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        if detector_checksum(&artefact.detector) != artefact.detector_sha256 {
+            return Err(ModelError::Checksum { path });
+        }
+        let inconsistent = |detail: String| ModelError::Inconsistent {
+            path: path.clone(),
+            detail,
+        };
+        artefact
+            .detector
+            .validate()
+            .map_err(|e| inconsistent(e.to_string()))?;
+        if artefact.training.features != artefact.detector.n_features() {
+            return Err(inconsistent(format!(
+                "trained on {} features but the detector takes {}",
+                artefact.training.features,
+                artefact.detector.n_features()
+            )));
+        }
+        Ok(artefact)
+    }
+
+    /// A short, stable description for tables and snapshots.
+    pub fn summary(&self) -> ModelSummary {
+        let forest = &self.detector.forest;
+        ModelSummary {
+            format_version: self.format_version,
+            recipe: self.recipe.clone(),
+            feature_names: self.detector.feature_names.clone(),
+            preprocess: self.detector.preprocess,
+            threshold_rule: self.detector.threshold_rule,
+            threshold: self.detector.threshold(),
+            n_trees: forest.trees().len(),
+            max_samples: forest.max_samples(),
+            total_nodes: forest.trees().iter().map(|t| t.n_nodes()).sum(),
+            max_depth: forest.trees().iter().map(|t| t.depth()).max().unwrap_or(0),
+            training_rows: self.training.rows,
+            training_sha256: self.training.sha256.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// What [`ModelArtefact::summary`] reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelSummary {
+    pub format_version: u32,
+    pub recipe: String,
+    pub feature_names: Vec<String>,
+    pub preprocess: crate::features::Preprocess,
+    pub threshold_rule: crate::detector::ThresholdRule,
+    pub threshold: f64,
+    pub n_trees: usize,
+    pub max_samples: usize,
+    pub total_nodes: usize,
+    pub max_depth: usize,
+    pub training_rows: usize,
+    pub training_sha256: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+fn detector_checksum(d: &Detector) -> String {
+    hex(&Sha256::digest(
+        serde_json::to_vec(d).expect("a detector always serialises"),
+    ))
+}
+
+/// A directory means "the model file inside it", as SageMaker's `/opt/ml/model/`.
+fn resolve(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MODEL_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::DetectorSpec;
+    use crate::synth::SynthParams;
+
+    fn artefact() -> (ModelArtefact, ndarray::Array2<f64>) {
+        let data = SynthParams::tutorial()
+            .rows(400)
+            .anomalies(20)
+            .generate()
+            .unwrap();
+        let d = DetectorSpec::improved(15, 7)
+            .fit(
+                &data.feature_names,
+                data.values.view(),
+                Some(&data.row_truth()),
+            )
+            .unwrap();
+        (
+            ModelArtefact::new(
+                "improved",
+                d,
+                TrainingInfo::of(data.values.view(), Some(100)),
+            )
+            .with_metric("f1", 0.5),
+            data.values,
+        )
+    }
+
+    fn load_err(bytes: &[u8]) -> ModelError {
+        ModelArtefact::from_json_bytes(bytes, Path::new("m.json")).unwrap_err()
+    }
+
+    #[test]
+    fn round_trip_keeps_scores_bit_for_bit() {
+        let (a, x) = artefact();
+        let dir = tempfile::tempdir().unwrap();
+        let saved = a.save(dir.path()).unwrap();
+        assert_eq!(saved, dir.path().join(MODEL_FILE));
+        let back = ModelArtefact::load(dir.path()).unwrap();
+        assert_eq!(back, a);
+        let (s1, s2) = (
+            a.detector.score_samples(x.view()).unwrap(),
+            back.detector.score_samples(x.view()).unwrap(),
+        );
+        assert!(
+            s1.iter()
+                .zip(s2.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits())
+        );
+    }
+
+    #[test]
+    fn each_corruption_has_its_own_error() {
+        let (a, _) = artefact();
+        let json = serde_json::to_vec(&a).unwrap();
+        assert!(matches!(load_err(b""), ModelError::Empty { .. }));
+        assert!(matches!(
+            load_err(&json[..json.len() / 2]),
+            ModelError::Truncated { .. }
+        ));
+        assert!(matches!(
+            load_err(b"model, not json"),
+            ModelError::NotJson { .. }
+        ));
+        assert!(matches!(
+            load_err(br#"{"format":"pickle"}"#),
+            ModelError::WrongFormat { .. }
+        ));
+
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["format_version"] = 99.into();
+        assert!(matches!(
+            load_err(&serde_json::to_vec(&v).unwrap()),
+            ModelError::UnsupportedVersion { found: 99, .. }
+        ));
+
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["detector"]["forest"]["offset"] = (-0.1).into();
+        assert!(matches!(
+            load_err(&serde_json::to_vec(&v).unwrap()),
+            ModelError::Checksum { .. }
+        ));
+
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["detector"]["forest"]["trees"] = "oops".into();
+        assert!(matches!(
+            load_err(&serde_json::to_vec(&v).unwrap()),
+            ModelError::Schema { .. }
+        ));
+
+        // a consistent-looking edit that breaks a tree, with the checksum recomputed to get past it
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["detector"]["forest"]["trees"][0]["left"][0] = 1_000_000.into();
+        let err = load_err(&serde_json::to_vec(&v).unwrap());
+        assert!(matches!(err, ModelError::Schema { .. }), "{err}");
+
+        // a wrong shape: one feature name too many (checksum fixed up)
+        let mut b = a.clone();
+        b.detector.feature_names.push("extra".into());
+        b.detector_sha256 = detector_checksum(&b.detector);
+        let err = load_err(&serde_json::to_vec(&b).unwrap());
+        assert!(matches!(err, ModelError::Inconsistent { .. }), "{err}");
+        assert!(err.to_string().contains("feature names"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_says_how_to_make_one() {
+        let err = ModelArtefact::load(Path::new("/nonexistent/model.json")).unwrap_err();
+        assert!(matches!(err, ModelError::NotFound { .. }));
+        assert!(err.to_string().contains("anomaly-kit train"));
+    }
+}

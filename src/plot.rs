@@ -1,0 +1,642 @@
+//! Charts for inspecting anomaly-detection experiments: raw series with flagged
+//! cells, label matrices, score distributions, and ROC / PR curves.
+//!
+//! Every chart is generic over the plotters backend, so the same function can
+//! write an SVG file ([`save_svg`]), produce an SVG string ([`svg_string`]) or
+//! display inline in an evcxr Jupyter notebook ([`Figure`]).
+
+use ndarray::{ArrayView2, Axis};
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Why a chart could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// The plotting backend failed while drawing.
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    /// The rendered SVG could not be written to disk.
+    #[error("cannot write plot to {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The data handed to a chart function is unusable (shape, emptiness, NaN...).
+    #[error("{0}")]
+    Input(String),
+}
+
+impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotError {
+    fn from(err: DrawingAreaErrorKind<E>) -> Self {
+        PlotError::Draw(err.to_string())
+    }
+}
+
+const TITLE_FONT: (&str, u32) = ("sans-serif", 22);
+const CAPTION_FONT: (&str, u32) = ("sans-serif", 16);
+const HIST_BINS: usize = 60;
+
+fn input_err<T>(msg: impl Into<String>) -> Result<T, PlotError> {
+    Err(PlotError::Input(msg.into()))
+}
+
+/// Min/max of finite values, or an Input error naming `what` if any value is not finite.
+fn finite_range(
+    values: impl IntoIterator<Item = f64>,
+    what: &str,
+) -> Result<(f64, f64), PlotError> {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for (i, v) in values.into_iter().enumerate() {
+        if !v.is_finite() {
+            return input_err(format!("{what}: non-finite value {v} at index {i}"));
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return input_err(format!("{what}: no data"));
+    }
+    Ok((lo, hi))
+}
+
+/// Pad a range by 5 % on each side; widen degenerate (all-equal) ranges so the axis is
+/// non-empty. Ranges whose span overflows f64 are rejected (plotters would hang on them).
+fn padded(lo: f64, hi: f64) -> Result<(f64, f64), PlotError> {
+    let span = hi - lo;
+    let (a, b) = if span <= f64::EPSILON * lo.abs().max(hi.abs()).max(1.0) {
+        let w = (lo.abs() * 0.05).max(0.5);
+        (lo - w, hi + w)
+    } else {
+        (lo - span * 0.05, hi + span * 0.05)
+    };
+    if !(a.is_finite() && b.is_finite() && (b - a).is_finite()) {
+        return input_err(format!("range {lo:e}..{hi:e} is too wide to plot"));
+    }
+    Ok((a, b))
+}
+
+/// Reject empty grids and a `names` list that does not match the feature columns.
+fn check_grid(names: &[String], labels: &ArrayView2<u8>) -> Result<(), PlotError> {
+    let (rows, cols, n) = (labels.nrows(), labels.ncols(), names.len());
+    if rows == 0 || cols == 0 {
+        return input_err(format!("empty data: {rows} rows x {cols} features"));
+    }
+    if n != cols {
+        return input_err(format!("names has {n} entries but data has {cols} columns"));
+    }
+    Ok(())
+}
+
+/// Each feature's time series with its anomalous cells highlighted, one panel per
+/// feature stacked vertically. Use it to eyeball *where* the labels (or detector
+/// flags) sit relative to the raw signal: spikes, level shifts, flat-lines.
+///
+/// `values` and `labels` are `n_rows x n_features`; a label of 1 marks an anomalous
+/// cell (drawn as a red dot). The x axis is the row index ("minute").
+pub fn series_with_anomalies<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    names: &[String],
+    values: ArrayView2<f64>,
+    labels: ArrayView2<u8>,
+    title: &str,
+) -> Result<(), PlotError> {
+    let (vs, ls) = (values.shape(), labels.shape());
+    if vs != ls {
+        return input_err(format!("shape mismatch: values {vs:?} vs labels {ls:?}"));
+    }
+    check_grid(names, &labels)?;
+    let mut y_ranges = Vec::with_capacity(values.ncols());
+    for (name, col) in names.iter().zip(values.axis_iter(Axis(1))) {
+        let (lo, hi) = finite_range(col.iter().copied(), &format!("feature '{name}'"))?;
+        y_ranges.push(padded(lo, hi)?);
+    }
+    let (x0, x1) = padded(0.0, (values.nrows() - 1) as f64)?;
+
+    area.fill(&WHITE)?;
+    let body = area.titled(title, TITLE_FONT)?;
+    let panels = body.split_evenly((values.ncols(), 1));
+    for (j, panel) in panels.iter().enumerate() {
+        let (y0, y1) = y_ranges[j];
+        let mut chart = ChartBuilder::on(panel)
+            .caption(&names[j], CAPTION_FONT)
+            .margin(5)
+            .x_label_area_size(25)
+            .y_label_area_size(55)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .y_labels(5)
+            .x_desc("minute")
+            .draw()?;
+        let col = values.column(j);
+        chart.draw_series(LineSeries::new(
+            col.iter().enumerate().map(|(i, &v)| (i as f64, v)),
+            BLUE.stroke_width(1),
+        ))?;
+        chart.draw_series(
+            col.iter()
+                .zip(labels.column(j).iter())
+                .enumerate()
+                .filter(|(_, (_, l))| **l == 1)
+                .map(|(i, (&v, _))| Circle::new((i as f64, v), 3, RED.filled())),
+        )?;
+    }
+    Ok(())
+}
+
+/// Compact overview of which cells are anomalous: x = row index, one horizontal
+/// band per feature plus a final "anomaly (row)" band marking rows where any
+/// feature is anomalous. Shows at a glance how anomalies cluster in time and
+/// whether they co-occur across features. Draws one mark per anomalous cell, so
+/// it stays cheap for long series.
+pub fn label_matrix<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    names: &[String],
+    labels: ArrayView2<u8>,
+    title: &str,
+) -> Result<(), PlotError> {
+    check_grid(names, &labels)?;
+    let n_rows = labels.nrows();
+    let n_bands = labels.ncols() + 1;
+    let mut band_names: Vec<String> = names.to_vec();
+    band_names.push("anomaly (row)".to_string());
+    // Band k (top to bottom) spans integer y in [BAND*(n_bands-1-k), BAND*(n_bands-k)];
+    // integer y because plotters' f64 axis loses its label formatter under with_key_points.
+    const BAND: i32 = 10;
+    let band_y = |k: usize| BAND * (n_bands - 1 - k) as i32;
+    let centres: Vec<i32> = (0..n_bands).map(|k| band_y(k) + BAND / 2).collect();
+    let label_of = |y: &i32| -> String {
+        let k = n_bands as i32 - 1 - y.div_euclid(BAND);
+        usize::try_from(k)
+            .ok()
+            .and_then(|k| band_names.get(k).cloned())
+            .unwrap_or_default()
+    };
+
+    area.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, TITLE_FONT)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(110)
+        .build_cartesian_2d(
+            0.0..n_rows as f64,
+            (0..BAND * n_bands as i32).with_key_points(centres),
+        )?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_y_mesh()
+        .y_label_formatter(&label_of)
+        .x_desc("minute")
+        .draw()?;
+
+    // Make each mark at least one pixel wide, wider when rows are sparse on screen.
+    let px_width = chart.plotting_area().dim_in_pixel().0 as f64;
+    let stroke = ((px_width / n_rows as f64).floor() as u32).max(1);
+    let style = RED.stroke_width(stroke);
+    let mark = |row: usize, k: usize| {
+        let x = row as f64 + 0.5;
+        let y = band_y(k);
+        PathElement::new(vec![(x, y + 1), (x, y + BAND - 1)], style)
+    };
+    let cells = labels
+        .indexed_iter()
+        .filter(|(_, l)| **l == 1)
+        .map(|((r, c), _)| mark(r, c));
+    chart.draw_series(cells)?;
+    let rows = labels
+        .axis_iter(Axis(0))
+        .enumerate()
+        .filter(|(_, row)| row.iter().any(|&l| l == 1))
+        .map(|(r, _)| mark(r, n_bands - 1));
+    chart.draw_series(rows)?;
+    Ok(())
+}
+
+/// Histogram of anomaly scores (higher = more abnormal) with the decision
+/// threshold drawn as a vertical line. With ground truth (`is_anomaly`) the
+/// normal and anomalous scores are overlaid in blue and red, which shows how well
+/// the score separates the classes and what a threshold trades off.
+pub fn score_distribution<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    anomaly_scores: &[f64],
+    is_anomaly: Option<&[bool]>,
+    threshold: f64,
+    title: &str,
+) -> Result<(), PlotError> {
+    if anomaly_scores.is_empty() {
+        return input_err("anomaly_scores is empty");
+    }
+    let n = anomaly_scores.len();
+    if let Some(flags) = is_anomaly.filter(|f| f.len() != n) {
+        let m = flags.len();
+        return input_err(format!(
+            "is_anomaly has {m} entries but anomaly_scores has {n}"
+        ));
+    }
+    if !threshold.is_finite() {
+        return input_err(format!("threshold is not finite: {threshold}"));
+    }
+    let (lo, hi) = finite_range(anomaly_scores.iter().copied(), "anomaly_scores")?;
+    let (lo, hi) = if hi > lo { (lo, hi) } else { padded(lo, hi)? };
+    let width = (hi - lo) / HIST_BINS as f64;
+    let hist = |want: Option<bool>| {
+        let mut counts = vec![0usize; HIST_BINS];
+        for (i, s) in anomaly_scores.iter().enumerate() {
+            if want.is_none() || is_anomaly.map(|f| f[i]) == want {
+                let b = ((s - lo) / width).floor().max(0.0) as usize;
+                counts[b.min(HIST_BINS - 1)] += 1;
+            }
+        }
+        counts
+    };
+    let groups = match is_anomaly {
+        None => vec![("scores", BLUE.mix(0.5), hist(None))],
+        Some(_) => vec![
+            ("normal", BLUE.mix(0.5), hist(Some(false))),
+            ("anomalous", RED.mix(0.5), hist(Some(true))),
+        ],
+    };
+    let max_count = groups.iter().flat_map(|g| g.2.iter()).max().copied();
+    let y_top = max_count.unwrap_or(0).max(1) as f64 * 1.1;
+    let (x0, x1) = padded(lo.min(threshold), hi.max(threshold))?;
+
+    area.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, TITLE_FONT)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, 0.0..y_top)?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc("anomaly score")
+        .y_desc("count")
+        .draw()?;
+    for (name, color, counts) in groups {
+        let bars = counts.into_iter().enumerate().filter(|(_, c)| *c > 0);
+        chart
+            .draw_series(bars.map(|(b, c)| {
+                let left = lo + b as f64 * width;
+                Rectangle::new([(left, 0.0), (left + width, c as f64)], color.filled())
+            }))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(threshold, 0.0), (threshold, y_top)],
+            6,
+            4,
+            BLACK.stroke_width(2),
+        ))?
+        .label("threshold")
+        .legend(line_key(BLACK.stroke_width(2)));
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), PlotError> {
+    let mut labels = chart.configure_series_labels();
+    labels.position(position).background_style(WHITE.mix(0.85));
+    labels.border_style(BLACK).draw()?;
+    Ok(())
+}
+
+/// Legend key: a short horizontal line in `style`.
+fn line_key(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], style)
+}
+
+fn check_unit_points(points: &[(f64, f64)], what: &str) -> Result<(), PlotError> {
+    if points.is_empty() {
+        return input_err(format!("{what}: no points"));
+    }
+    for (i, &(x, y)) in points.iter().enumerate() {
+        let ok = |v: f64| v.is_finite() && (-1e-9..=1.0 + 1e-9).contains(&v);
+        if !ok(x) || !ok(y) {
+            return input_err(format!("{what}: point {i} ({x}, {y}) is not within [0, 1]"));
+        }
+    }
+    Ok(())
+}
+
+/// Shared layout for ROC and PR: unit square, a grey reference line, the curve in
+/// blue with `curve_label` in the legend.
+fn unit_curve<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[(f64, f64)],
+    curve: String,
+    reference: ([(f64, f64); 2], String),
+    axes: [&str; 2],
+    title: &str,
+) -> Result<(), PlotError> {
+    area.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, TITLE_FONT)
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes[0])
+        .y_desc(axes[1])
+        .draw()?;
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(LineSeries::new(reference.0, grey.stroke_width(1)))?
+        .label(reference.1)
+        .legend(line_key(grey.stroke_width(1)));
+    chart
+        .draw_series(LineSeries::new(points.to_vec(), BLUE.stroke_width(2)))?
+        .label(curve)
+        .legend(line_key(BLUE.stroke_width(2)));
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+}
+
+/// ROC curve (false positive rate vs true positive rate) with the chance diagonal:
+/// threshold-free ranking quality of a detector, summarised by `auc` in the legend.
+pub fn roc_curve<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[(f64, f64)],
+    auc: f64,
+    title: &str,
+) -> Result<(), PlotError> {
+    check_unit_points(points, "roc_curve")?;
+    let diagonal = ([(0.0, 0.0), (1.0, 1.0)], "chance".to_string());
+    let axes = ["false positive rate", "true positive rate"];
+    unit_curve(
+        area,
+        points,
+        format!("AUC = {auc:.3}"),
+        diagonal,
+        axes,
+        title,
+    )
+}
+
+/// Precision-recall curve with the chance level (`base_rate`, the anomaly
+/// fraction) as a horizontal line. More informative than ROC when anomalies are
+/// rare; `average_precision` is shown in the legend.
+pub fn pr_curve<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    points: &[(f64, f64)],
+    average_precision: f64,
+    base_rate: f64,
+    title: &str,
+) -> Result<(), PlotError> {
+    check_unit_points(points, "pr_curve")?;
+    if !(base_rate.is_finite() && (0.0..=1.0).contains(&base_rate)) {
+        return input_err(format!("base_rate {base_rate} is not within [0, 1]"));
+    }
+    let chance = format!("chance = {base_rate:.3}");
+    let level = ([(0.0, base_rate), (1.0, base_rate)], chance);
+    let ap = format!("AP = {average_precision:.3}");
+    unit_curve(area, points, ap, level, ["recall", "precision"], title)
+}
+
+/// Render with `draw` into an SVG file at `path` of the given size in pixels.
+pub fn save_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
+    let svg = svg_string(size, draw)?;
+    let io = |source| PlotError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, svg).map_err(io)
+}
+
+/// Render into an SVG string (used by notebooks and tests).
+pub fn svg_string(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
+) -> Result<String, PlotError> {
+    let mut buf = String::new();
+    {
+        let area = SVGBackend::with_string(&mut buf, size).into_drawing_area();
+        draw(&area)?;
+        area.present()?;
+    }
+    Ok(buf)
+}
+
+/// A rendered chart that displays itself inline in evcxr (the Jupyter Rust kernel):
+/// make it the last expression of a cell.
+pub struct Figure {
+    svg: String,
+}
+
+impl Figure {
+    /// Render `draw` onto an SVG canvas of `size` pixels.
+    pub fn new(
+        size: (u32, u32),
+        draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
+    ) -> Result<Self, PlotError> {
+        Ok(Figure {
+            svg: svg_string(size, draw)?,
+        })
+    }
+
+    /// The SVG markup of the figure.
+    pub fn svg(&self) -> &str {
+        &self.svg
+    }
+
+    /// Emit the figure as HTML using evcxr's rich-output convention (called by evcxr).
+    pub fn evcxr_display(&self) {
+        println!(
+            "EVCXR_BEGIN_CONTENT text/html\n<div>{}</div>\nEVCXR_END_CONTENT",
+            self.svg
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn render(
+        draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), PlotError>,
+    ) -> Result<String, PlotError> {
+        svg_string((600, 400), draw)
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("feat_{i}")).collect()
+    }
+
+    /// Count SVG elements `tag` whose line contains `attr`.
+    fn count(svg: &str, tag: &str, attr: &str) -> usize {
+        svg.lines()
+            .filter(|l| l.starts_with(tag) && l.contains(attr))
+            .count()
+    }
+
+    fn assert_input(r: Result<String, PlotError>, needle: &str) {
+        match r {
+            Err(PlotError::Input(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
+            other => panic!("expected Input error containing {needle:?}, got {other:?}"),
+        }
+    }
+
+    fn sample() -> (Array2<f64>, Array2<u8>) {
+        let v = Array2::from_shape_fn((30, 2), |(i, j)| (i as f64 * 0.4).sin() + j as f64);
+        let mut l = Array2::zeros((30, 2));
+        for idx in [[4, 0], [17, 1], [18, 1], [18, 0]] {
+            l[idx] = 1;
+        }
+        (v, l)
+    }
+
+    #[test]
+    fn series_with_anomalies_renders_and_validates() {
+        let ((v, l), n) = (sample(), names(2));
+        let svg = render(|a| series_with_anomalies(a, &n, v.view(), l.view(), "Demo")).unwrap();
+        assert_eq!(count(&svg, "<circle", "fill=\"#FF0000\""), 4);
+        assert!(svg.contains("stroke=\"#0000FF\""));
+        for text in ["Demo", "feat_0", "feat_1", "minute"] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        // A single constant row must not panic on its zero-width ranges.
+        let (c, one) = (
+            Array2::from_elem((1, 1), 3.0),
+            Array2::from_elem((1, 1), 1u8),
+        );
+        let svg = render(|a| series_with_anomalies(a, &n[..1], c.view(), one.view(), "t"));
+        assert_eq!(count(&svg.unwrap(), "<circle", "#FF0000"), 1);
+
+        let draw = |n: &[String], v: &Array2<f64>, l: &Array2<u8>| {
+            svg_string((300, 200), |a| {
+                series_with_anomalies(a, n, v.view(), l.view(), "t")
+            })
+        };
+        assert_input(draw(&n, &v, &Array2::zeros((30, 3))), "shape mismatch");
+        assert_input(draw(&names(3), &v, &l), "names has 3");
+        assert_input(
+            draw(&n, &Array2::zeros((0, 2)), &Array2::zeros((0, 2))),
+            "empty",
+        );
+        let mut bad = v.clone();
+        bad[[7, 1]] = f64::NAN;
+        assert_input(draw(&n, &bad, &l), "feat_1");
+    }
+
+    #[test]
+    fn label_matrix_renders_and_validates() {
+        let ((_, l), n) = (sample(), names(2));
+        let svg = render(|a| label_matrix(a, &n, l.view(), "Labels")).unwrap();
+        // 4 anomalous cells + 3 anomalous rows (4, 17, 18).
+        assert_eq!(count(&svg, "<polyline", "stroke=\"#FF0000\""), 7);
+        for text in ["Labels", "feat_0", "feat_1", "anomaly (row)"] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        assert_input(render(|a| label_matrix(a, &n[..1], l.view(), "t")), "names");
+        let e = Array2::<u8>::zeros((0, 2));
+        assert_input(render(|a| label_matrix(a, &n, e.view(), "t")), "empty");
+    }
+
+    #[test]
+    fn label_matrix_draws_per_anomaly_not_per_cell() {
+        let l = Array2::from_shape_fn((10_000, 5), |(i, j)| u8::from((i * 7 + j * 13) % 20 == 0));
+        let cells = l.iter().filter(|&&x| x == 1).count();
+        let rows = l
+            .rows()
+            .into_iter()
+            .filter(|r| r.iter().any(|&x| x == 1))
+            .count();
+        let n = names(5);
+        let svg = render(|a| label_matrix(a, &n, l.view(), "big")).unwrap();
+        assert_eq!(cells, 2500);
+        assert_eq!(count(&svg, "<polyline", "#FF0000"), cells + rows);
+    }
+
+    #[test]
+    fn score_distribution_renders_and_validates() {
+        let s: Vec<f64> = (0..100)
+            .map(|i| (i % 10) as f64 * 0.1 + f64::from(i % 7 == 0))
+            .collect();
+        let f: Vec<bool> = (0..100).map(|i| i % 7 == 0).collect();
+        let svg = render(|a| score_distribution(a, &s, Some(&f), 0.95, "Scores")).unwrap();
+        for text in [
+            "Scores",
+            "normal",
+            "anomalous",
+            "threshold",
+            "count",
+            "opacity=\"0.5\"",
+        ] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        assert!(count(&svg, "<rect", "fill=\"#FF0000\"") > 0);
+        let svg = render(|a| score_distribution(a, &s, None, 0.5, "One")).unwrap();
+        assert!(svg.contains("threshold") && !svg.contains("anomalous"));
+        assert_eq!(count(&svg, "<rect", "fill=\"#FF0000\""), 0);
+        let flat = [2.0; 5];
+        assert!(render(|a| score_distribution(a, &flat, None, 2.0, "f")).is_ok());
+
+        let draw = |s: &[f64], f: Option<&[bool]>, t: f64| {
+            svg_string((300, 200), |a| score_distribution(a, s, f, t, "t"))
+        };
+        assert_input(draw(&[], None, 0.5), "empty");
+        assert_input(draw(&s, Some(&f[..10]), 0.5), "is_anomaly has 10");
+        assert_input(draw(&[0.1, f64::INFINITY], None, 0.5), "non-finite");
+        assert_input(draw(&s, None, f64::NAN), "threshold");
+        assert_input(draw(&[-1e308, 1e308], None, 0.0), "too wide");
+    }
+
+    #[test]
+    fn roc_and_pr_curves_render_and_validate() {
+        let roc = [(0.0, 0.0), (0.25, 0.5), (0.5, 1.0), (1.0, 1.0)];
+        let svg = render(|a| roc_curve(a, &roc, 0.75, "ROC")).unwrap();
+        assert!(svg.contains("AUC = 0.750") && svg.contains("false positive rate"));
+        let pr = [(0.0, 1.0), (0.5, 0.8), (1.0, 0.2)];
+        let svg = render(|a| pr_curve(a, &pr, 0.9123, 0.2, "PR")).unwrap();
+        assert!(svg.contains("AP = 0.912") && svg.contains("chance = 0.200"));
+
+        assert_input(render(|a| roc_curve(a, &[], 0.5, "t")), "no points");
+        let out = [(0.0, 0.0), (1.5, 1.0)];
+        assert_input(render(|a| roc_curve(a, &out, 0.5, "t")), "point 1");
+        let nan = [(f64::NAN, 0.5)];
+        assert_input(render(|a| pr_curve(a, &nan, 0.5, 0.1, "t")), "point 0");
+        assert_input(render(|a| pr_curve(a, &pr, 0.5, 2.0, "t")), "base_rate");
+    }
+
+    #[test]
+    fn save_svg_and_figure() {
+        let pts = [(0.0, 0.0), (1.0, 1.0)];
+        let dir = std::env::temp_dir().join(format!("anomaly_kit_plot_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("roc.svg");
+        save_svg(&path, (300, 300), |a| roc_curve(a, &pts, 0.5, "t")).unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("AUC = 0.500")
+        );
+        let err = save_svg(&dir.join("missing/x.svg"), (300, 300), |a| {
+            roc_curve(a, &pts, 0.5, "t")
+        });
+        assert!(matches!(err, Err(PlotError::Io { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let fig = Figure::new((300, 300), |a| roc_curve(a, &pts, 0.5, "t")).unwrap();
+        assert!(fig.svg().starts_with("<svg") && fig.svg().contains("</svg>"));
+    }
+}

@@ -1,0 +1,350 @@
+//! Synthetic time series with injected anomalies: the tutorial's data, reproducibly.
+//!
+//! Two generators live here:
+//!
+//! * the **trending** generator the tutorial's code uses ([`Trend::Linear`], [`Trend::RandomWalk`],
+//!   [`Trend::Exponential`]): each feature is a trend plus noise, and `n_anomalies` distinct rows
+//!   per feature are shifted by ±U(50, 200);
+//! * the **uniform** generator the tutorial's prose describes ([`Trend::Uniform`]): values U(0, 1),
+//!   each row anomalous with probability `row_anomaly_rate`, and in an anomalous row one or more
+//!   values replaced by U(4, 10).
+//!
+//! Both give per-cell labels (which value was touched) and a row label `anomaly` (any value of the
+//! row was touched), which is what a row-level detector is judged against.
+//!
+//! ```
+//! use anomaly_kit::synth::{SynthParams, Trend};
+//! let data = SynthParams::tutorial().rows(1_000).anomalies(50).trend(Trend::RandomWalk).seed(7).generate()?;
+//! assert_eq!(data.values.dim(), (1_000, 5));
+//! assert_eq!(data.cell_labels.sum(), 5 * 50); // 50 distinct anomalous rows per feature
+//! println!("{} of {} rows are anomalous", data.anomalous_rows(), data.n_rows());
+//! # Ok::<(), anomaly_kit::synth::SynthError>(())
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use ndarray::{Array1, Array2};
+use rand::RngExt;
+use rand_distr::{Distribution, Normal, Uniform};
+use serde::{Deserialize, Serialize};
+
+use crate::rng;
+
+/// Refuse data sets above this many cells: a typo in `--rows` should not eat all memory.
+pub const MAX_CELLS: usize = 1 << 31;
+
+/// The shape of the clean signal each feature follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// `linspace(0, 100 + 20 i, n) + N(0, 5)` for feature `i` (0-based).
+    Linear,
+    /// `cumsum(N(0.1, 1))`: a drifting random walk.
+    RandomWalk,
+    /// `exp(linspace(0, 5 + i, n)) + N(0, 100)`: noise of sd 100 swamps shifts of 50..200.
+    Exponential,
+    /// The tutorial's prose: U(0, 1) values, anomalous rows get values from U(4, 10).
+    Uniform,
+}
+
+impl Trend {
+    /// Every kind, in a stable order (for tables and loops).
+    pub const ALL: [Trend; 4] = [
+        Trend::Linear,
+        Trend::RandomWalk,
+        Trend::Exponential,
+        Trend::Uniform,
+    ];
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trend::Linear => "linear",
+            Trend::RandomWalk => "random_walk",
+            Trend::Exponential => "exponential",
+            Trend::Uniform => "uniform",
+        }
+    }
+}
+
+impl fmt::Display for Trend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Trend {
+    type Err = SynthError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Trend::ALL
+            .into_iter()
+            .find(|t| t.name() == s.trim().to_ascii_lowercase().replace('-', "_"))
+            .ok_or_else(|| SynthError::UnknownTrend(s.to_string()))
+    }
+}
+
+/// Why a generator could not run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SynthError {
+    #[error("n_rows must be at least 1")]
+    NoRows,
+    #[error("n_features must be at least 1")]
+    NoFeatures,
+    #[error(
+        "n_anomalies ({anomalies}) is larger than n_rows ({rows}): anomalies go to distinct rows of each feature"
+    )]
+    TooManyAnomalies { anomalies: usize, rows: usize },
+    #[error("unknown trend '{0}': expected one of linear, random_walk, exponential, uniform")]
+    UnknownTrend(String),
+    #[error("row_anomaly_rate must be in [0, 1], got {0}")]
+    BadRate(f64),
+    #[error(
+        "{rows} rows x {features} features is more than {MAX_CELLS} values: generate less or in parts"
+    )]
+    TooLarge { rows: usize, features: usize },
+}
+
+/// What to generate. Start from [`SynthParams::tutorial`] and change what you need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthParams {
+    pub n_rows: usize,
+    pub n_features: usize,
+    /// Anomalous rows per feature (trending kinds only).
+    pub n_anomalies: usize,
+    pub trend: Trend,
+    pub seed: u64,
+    /// Probability that a row is anomalous ([`Trend::Uniform`] only).
+    pub row_anomaly_rate: f64,
+}
+
+impl Default for SynthParams {
+    fn default() -> Self {
+        Self::tutorial()
+    }
+}
+
+impl SynthParams {
+    /// The tutorial's training set: 10,000 rows, 5 features, 500 anomalies per feature, linear, seed 100.
+    pub fn tutorial() -> Self {
+        Self {
+            n_rows: 10_000,
+            n_features: 5,
+            n_anomalies: 500,
+            trend: Trend::Linear,
+            seed: 100,
+            row_anomaly_rate: 0.05,
+        }
+    }
+    pub fn rows(mut self, n: usize) -> Self {
+        self.n_rows = n;
+        self
+    }
+    pub fn features(mut self, n: usize) -> Self {
+        self.n_features = n;
+        self
+    }
+    pub fn anomalies(mut self, n: usize) -> Self {
+        self.n_anomalies = n;
+        self
+    }
+    pub fn trend(mut self, trend: Trend) -> Self {
+        self.trend = trend;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn row_anomaly_rate(mut self, rate: f64) -> Self {
+        self.row_anomaly_rate = rate;
+        self
+    }
+
+    /// Checks the parameters without generating anything.
+    pub fn validate(&self) -> Result<(), SynthError> {
+        if self.n_rows == 0 {
+            return Err(SynthError::NoRows);
+        }
+        if self.n_features == 0 {
+            return Err(SynthError::NoFeatures);
+        }
+        if self.n_rows.saturating_mul(self.n_features) > MAX_CELLS {
+            return Err(SynthError::TooLarge {
+                rows: self.n_rows,
+                features: self.n_features,
+            });
+        }
+        if self.trend != Trend::Uniform && self.n_anomalies > self.n_rows {
+            return Err(SynthError::TooManyAnomalies {
+                anomalies: self.n_anomalies,
+                rows: self.n_rows,
+            });
+        }
+        if !(0.0..=1.0).contains(&self.row_anomaly_rate) {
+            return Err(SynthError::BadRate(self.row_anomaly_rate));
+        }
+        Ok(())
+    }
+
+    /// Generates the data set. Same parameters, same numbers.
+    pub fn generate(&self) -> Result<Synthetic, SynthError> {
+        self.validate()?;
+        let mut rng = rng::seeded(self.seed);
+        let (n, d) = (self.n_rows, self.n_features);
+        let mut values = Array2::<f64>::zeros((n, d));
+        let mut cell_labels = Array2::<u8>::zeros((n, d));
+        match self.trend {
+            Trend::Uniform => {
+                let unit = Uniform::new(0.0, 1.0).expect("constant bounds");
+                let spike = Uniform::new(4.0, 10.0).expect("constant bounds");
+                for i in 0..n {
+                    for j in 0..d {
+                        values[[i, j]] = unit.sample(&mut rng);
+                    }
+                    if rng.random_bool(self.row_anomaly_rate) {
+                        let k = rng.random_range(1..=d);
+                        for j in rand::seq::index::sample(&mut rng, d, k) {
+                            values[[i, j]] = spike.sample(&mut rng);
+                            cell_labels[[i, j]] = 1;
+                        }
+                    }
+                }
+            }
+            trend => {
+                let shift = Uniform::new(50.0, 200.0).expect("constant bounds");
+                for j in 0..d {
+                    let mut column = trend_column(trend, j, n, &mut rng);
+                    let rows = rand::seq::index::sample(&mut rng, n, self.n_anomalies).into_vec();
+                    let signs: Vec<f64> = rows
+                        .iter()
+                        .map(|_| if rng.random_bool(0.5) { 1.0 } else { -1.0 })
+                        .collect();
+                    for (&row, sign) in rows.iter().zip(signs) {
+                        column[row] += sign * shift.sample(&mut rng);
+                        cell_labels[[row, j]] = 1;
+                    }
+                    values.column_mut(j).assign(&Array1::from(column));
+                }
+            }
+        }
+        let row_labels =
+            cell_labels.map_axis(ndarray::Axis(1), |r| u8::from(r.iter().any(|&v| v == 1)));
+        Ok(Synthetic {
+            params: self.clone(),
+            feature_names: feature_names(d),
+            start: tutorial_start(),
+            values,
+            cell_labels,
+            row_labels,
+        })
+    }
+}
+
+/// `feature_1`, `feature_2`, … as in the tutorial.
+pub fn feature_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("feature_{i}")).collect()
+}
+
+/// 2020-01-01 00:00, the first timestamp of every generated series.
+pub fn tutorial_start() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2020, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("valid constant date")
+}
+
+/// `numpy.linspace(start, stop, n)[i]`.
+fn linspace_at(start: f64, stop: f64, n: usize, i: usize) -> f64 {
+    if n <= 1 {
+        start
+    } else {
+        start + (stop - start) * (i as f64) / ((n - 1) as f64)
+    }
+}
+
+fn trend_column(trend: Trend, feature: usize, n: usize, rng: &mut rng::KitRng) -> Vec<f64> {
+    let f = feature as f64;
+    match trend {
+        Trend::Linear => {
+            let noise = Normal::new(0.0, 5.0).expect("constant parameters");
+            (0..n)
+                .map(|i| linspace_at(0.0, 100.0 + 20.0 * f, n, i) + noise.sample(rng))
+                .collect()
+        }
+        Trend::RandomWalk => {
+            let step = Normal::new(0.1, 1.0).expect("constant parameters");
+            let mut level = 0.0;
+            (0..n)
+                .map(|_| {
+                    level += step.sample(rng);
+                    level
+                })
+                .collect()
+        }
+        Trend::Exponential => {
+            let noise = Normal::new(0.0, 100.0).expect("constant parameters");
+            (0..n)
+                .map(|i| linspace_at(0.0, 5.0 + f, n, i).exp() + noise.sample(rng))
+                .collect()
+        }
+        Trend::Uniform => unreachable!("uniform data is generated row by row"),
+    }
+}
+
+/// The noise-free part of feature `feature`'s series, where the trend has one
+/// (`linear` and `exponential`); `None` for the random walk (its trend *is* the noise) and uniform data.
+///
+/// Used to measure a ceiling: how well could any detector do if it knew the true trend?
+pub fn clean_trend(trend: Trend, feature: usize, n_rows: usize) -> Option<Vec<f64>> {
+    let f = feature as f64;
+    match trend {
+        Trend::Linear => Some(
+            (0..n_rows)
+                .map(|i| linspace_at(0.0, 100.0 + 20.0 * f, n_rows, i))
+                .collect(),
+        ),
+        Trend::Exponential => Some(
+            (0..n_rows)
+                .map(|i| linspace_at(0.0, 5.0 + f, n_rows, i).exp())
+                .collect(),
+        ),
+        Trend::RandomWalk | Trend::Uniform => None,
+    }
+}
+
+/// A generated data set: values, labels and the timestamps they belong to.
+#[derive(Clone, Debug)]
+pub struct Synthetic {
+    pub params: SynthParams,
+    pub feature_names: Vec<String>,
+    /// Timestamp of row 0; row `i` is `start + i` minutes.
+    pub start: NaiveDateTime,
+    /// `n_rows x n_features`.
+    pub values: Array2<f64>,
+    /// 1 where a value was made anomalous, per cell.
+    pub cell_labels: Array2<u8>,
+    /// 1 where any value of the row is anomalous: the row-level ground truth.
+    pub row_labels: Array1<u8>,
+}
+
+impl Synthetic {
+    pub fn n_rows(&self) -> usize {
+        self.values.nrows()
+    }
+    pub fn n_features(&self) -> usize {
+        self.values.ncols()
+    }
+    /// Rows with at least one anomalous value.
+    pub fn anomalous_rows(&self) -> usize {
+        self.row_labels.iter().map(|&v| v as usize).sum()
+    }
+    /// Timestamp of row `i`: one minute per row.
+    pub fn timestamp(&self, i: usize) -> NaiveDateTime {
+        self.start + Duration::minutes(i as i64)
+    }
+    /// Row labels as booleans, the form the metrics take.
+    pub fn row_truth(&self) -> Vec<bool> {
+        self.row_labels.iter().map(|&v| v == 1).collect()
+    }
+}
