@@ -217,7 +217,7 @@ impl From<&Synthetic> for DataSummary {
             trend: s.params.trend,
             rows: s.n_rows(),
             features: s.n_features(),
-            anomalous_cells: s.cell_labels.iter().map(|&v| v as usize).sum(),
+            anomalous_cells: s.anomalous_cells(),
             anomalous_rows: s.anomalous_rows(),
             anomaly_rate: s.anomalous_rows() as f64 / s.n_rows() as f64,
         }

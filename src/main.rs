@@ -361,7 +361,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         data.params.seed,
         data.n_rows(),
         data.n_features(),
-        data.cell_labels.sum(),
+        data.anomalous_cells(),
         data.anomalous_rows(),
         100.0 * data.anomalous_rows() as f64 / data.n_rows() as f64
     );

@@ -120,12 +120,16 @@ fn ranked(scores: &[f64], truth: &[bool]) -> Result<Vec<usize>, MetricsError> {
     Ok(order)
 }
 
+/// (false positives, true positives) counted down to each distinct threshold, plus the totals.
+struct Cumulative {
+    points: Vec<(usize, usize)>,
+    positives: usize,
+    negatives: usize,
+}
+
 /// Cumulative (false positives, true positives) at each distinct threshold, from the highest
 /// score down; rows with equal scores enter together. Starts at (0, 0).
-fn cumulative_counts(
-    scores: &[f64],
-    truth: &[bool],
-) -> Result<(Vec<(usize, usize)>, usize, usize), MetricsError> {
+fn cumulative_counts(scores: &[f64], truth: &[bool]) -> Result<Cumulative, MetricsError> {
     let order = ranked(scores, truth)?;
     let positives = truth.iter().filter(|&&t| t).count();
     let negatives = truth.len() - positives;
@@ -144,7 +148,11 @@ fn cumulative_counts(
             points.push((fp, tp));
         }
     }
-    Ok((points, positives, negatives))
+    Ok(Cumulative {
+        points,
+        positives,
+        negatives,
+    })
 }
 
 /// Area under the ROC curve, as `sklearn.metrics.roc_auc_score` (trapezoids over distinct
@@ -159,7 +167,11 @@ pub fn roc_auc(scores: &[f64], truth: &[bool]) -> Result<f64, MetricsError> {
 
 /// ROC curve points `(false positive rate, true positive rate)`, one per distinct score.
 pub fn roc_curve(scores: &[f64], truth: &[bool]) -> Result<Vec<(f64, f64)>, MetricsError> {
-    let (counts, p, n) = cumulative_counts(scores, truth)?;
+    let Cumulative {
+        points: counts,
+        positives: p,
+        negatives: n,
+    } = cumulative_counts(scores, truth)?;
     if p == 0 || n == 0 {
         return Err(MetricsError::OneClass("ROC-AUC"));
     }
@@ -179,7 +191,11 @@ pub fn average_precision(scores: &[f64], truth: &[bool]) -> Result<f64, MetricsE
 /// Precision–recall points `(recall, precision)` from the highest threshold down, starting at
 /// recall 0 with precision 1 (scikit-learn's convention).
 pub fn pr_curve(scores: &[f64], truth: &[bool]) -> Result<Vec<(f64, f64)>, MetricsError> {
-    let (counts, p, _) = cumulative_counts(scores, truth)?;
+    let Cumulative {
+        points: counts,
+        positives: p,
+        ..
+    } = cumulative_counts(scores, truth)?;
     if p == 0 {
         return Err(MetricsError::OneClass("average precision"));
     }

@@ -631,7 +631,12 @@ mod tests {
                 .unwrap()
                 .contains("AUC = 0.500")
         );
-        let err = save_svg(&dir.join("missing/x.svg"), (300, 300), |a| {
+        // missing folders are created; a path under a file cannot be
+        save_svg(&dir.join("new/x.svg"), (300, 300), |a| {
+            roc_curve(a, &pts, 0.5, "t")
+        })
+        .unwrap();
+        let err = save_svg(&path.join("x.svg"), (300, 300), |a| {
             roc_curve(a, &pts, 0.5, "t")
         });
         assert!(matches!(err, Err(PlotError::Io { .. })));

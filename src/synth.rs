@@ -16,7 +16,7 @@
 //! use anomaly_kit::synth::{SynthParams, Trend};
 //! let data = SynthParams::tutorial().rows(1_000).anomalies(50).trend(Trend::RandomWalk).seed(7).generate()?;
 //! assert_eq!(data.values.dim(), (1_000, 5));
-//! assert_eq!(data.cell_labels.sum(), 5 * 50); // 50 distinct anomalous rows per feature
+//! assert_eq!(data.anomalous_cells(), 5 * 50); // 50 distinct anomalous rows per feature
 //! println!("{} of {} rows are anomalous", data.anomalous_rows(), data.n_rows());
 //! # Ok::<(), anomaly_kit::synth::SynthError>(())
 //! ```
@@ -334,6 +334,10 @@ impl Synthetic {
     }
     pub fn n_features(&self) -> usize {
         self.values.ncols()
+    }
+    /// Values that were made anomalous.
+    pub fn anomalous_cells(&self) -> usize {
+        self.cell_labels.iter().map(|&v| v as usize).sum()
     }
     /// Rows with at least one anomalous value.
     pub fn anomalous_rows(&self) -> usize {
