@@ -96,8 +96,9 @@ impl IsolationTree {
         Self { nodes, sizes }
     }
 
-    /// Path length of one row (`row` has all the forest's columns).
-    #[inline]
+    /// Path length of one row (`row` has all the forest's columns): the plain walk, kept as
+    /// the reference the compiled scoring layout is tested against.
+    #[cfg(test)]
     pub(crate) fn path_length(&self, row: &[f64]) -> f64 {
         let nodes = self.nodes.as_slice();
         let mut node = nodes[0];
@@ -106,6 +107,23 @@ impl IsolationTree {
             node = nodes[node.left as usize + go_right];
         }
         node.value
+    }
+
+    /// `(feature, threshold, left child)` of node `i` if it splits, `None` for a leaf.
+    pub(crate) fn split(&self, i: usize) -> Option<(u32, f64, u32)> {
+        let n = self.nodes[i];
+        (n.feature != LEAF).then_some((n.feature, n.value, n.left))
+    }
+
+    /// Path length a row collects at leaf `i`: its depth plus `c(training rows in it)`.
+    pub(crate) fn leaf_value(&self, i: usize) -> f64 {
+        self.nodes[i].value
+    }
+
+    /// Bytes of heap memory held by the tree.
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.sizes.capacity() * std::mem::size_of::<u32>()
     }
 
     pub fn n_nodes(&self) -> usize {
