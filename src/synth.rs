@@ -32,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::rng;
 
-/// Refuse data sets above this many cells: a typo in `--rows` should not eat all memory.
-pub const MAX_CELLS: usize = 1 << 31;
+/// Refuse data sets above this many cells (about 2 GB of values): a typo in `--rows` should be
+/// an error, not an allocation failure.
+pub const MAX_CELLS: usize = 1 << 28;
 
 /// The shape of the clean signal each feature follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn compiled_scoring_equals_the_plain_walk() {
         for (n_rows, n_cols, max_samples) in [
-            (1, 1, 1),
+            (2, 1, 2),
             (7, 3, 7),
             (300, 5, 256),
             (3000, 9, 256),

@@ -18,6 +18,12 @@
 //! `offset` is -0.5 for `contamination = auto` (the paper's 0.5 score threshold) and otherwise the
 //! `contamination` quantile of the training scores, as in scikit-learn.
 //!
+//! Where it differs from scikit-learn, on purpose: values stay `f64` (scikit-learn casts to
+//! `float32`), a feature counts as constant on a node only when its minimum equals its maximum
+//! (scikit-learn: a range below 1e-7), and a `max_samples` of one row is an error rather than
+//! NaN scores. With `bootstrap`, rows drawn more than once count once, as scikit-learn's sample
+//! weights make them count.
+//!
 //! Determinism: tree `t` draws from its own generator derived from `(seed, t)`, and a row's path
 //! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
 //! whatever the number of threads.
@@ -159,6 +165,12 @@ impl IsolationForest {
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
         let max_samples = params.max_samples.resolve(n_rows);
+        if max_samples < 2 {
+            // c(1) = 0: every score would be -1 and every row an anomaly
+            return Err(ForestError::InvalidParams(format!(
+                "max_samples resolves to {max_samples} row(s) for {n_rows} training rows; an isolation tree needs at least 2"
+            )));
+        }
         let n_tree_features = params.max_features.resolve(n_cols);
         let max_depth = (max_samples.max(2) as f64).log2().ceil() as usize;
         let trees: Vec<IsolationTree> = (0..params.n_trees)
@@ -166,9 +178,14 @@ impl IsolationForest {
             .map(|t| {
                 let mut rng = rng::stream_rng(params.seed, t as u64);
                 let mut sample: Vec<u32> = if params.bootstrap {
-                    (0..max_samples)
+                    // scikit-learn hands the draws to the tree as sample weights, so a row drawn
+                    // three times is one row there: its leaf counts one sample, not three
+                    let mut drawn: Vec<u32> = (0..max_samples)
                         .map(|_| rng.random_range(0..n_rows as u32))
-                        .collect()
+                        .collect();
+                    drawn.sort_unstable();
+                    drawn.dedup();
+                    drawn
                 } else {
                     rand::seq::index::sample(&mut rng, n_rows, max_samples)
                         .into_iter()
@@ -402,6 +419,29 @@ mod tests {
         // the same formula evaluated in Python (float64), as sklearn.ensemble._iforest does
         assert!((average_path_length(256) - 10.244_770_920_119_917).abs() < 1e-12);
         assert!((average_path_length(10) - 3.748_880_484_475_505).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_training_row_is_an_error() {
+        let p = IsolationForestParams::new().check().unwrap();
+        let err = IsolationForest::fit_array(&p, array![[1.0, 2.0]].view()).unwrap_err();
+        assert!(err.to_string().contains("at least 2"), "{err}");
+    }
+
+    #[test]
+    fn bootstrap_counts_each_drawn_row_once() {
+        // 256 draws with replacement from 256 rows hit about 162 distinct rows (1 - 1/e)
+        let x = Array2::from_shape_fn((256, 1), |(i, _)| i as f64);
+        let p = IsolationForestParams::new()
+            .bootstrap(true)
+            .seed(4)
+            .check()
+            .unwrap();
+        let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+        let mean = f.trees().iter().map(|t| t.n_samples()).sum::<usize>() as f64 / 100.0;
+        assert!((150.0..175.0).contains(&mean), "{mean}");
+        // the depth limit still follows max_samples, as in scikit-learn
+        assert!(f.trees().iter().all(|t| t.depth() <= 8));
     }
 
     #[test]

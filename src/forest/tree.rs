@@ -126,6 +126,11 @@ impl IsolationTree {
             + self.sizes.capacity() * std::mem::size_of::<u32>()
     }
 
+    /// Training rows the tree was grown from (distinct rows, with bootstrap).
+    pub fn n_samples(&self) -> usize {
+        self.sizes[0] as usize
+    }
+
     pub fn n_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -288,6 +293,9 @@ impl TryFrom<TreeRecord> for IsolationTree {
             if reached[left] || reached[left + 1] {
                 return Err(format!("node {i}'s children are reached twice: not a tree"));
             }
+            if r.feature[i] == LEAF {
+                return Err(format!("node {i} splits on an impossible column"));
+            }
             if !r.threshold[i].is_finite() {
                 return Err(format!("node {i} has a non-finite threshold"));
             }
@@ -382,6 +390,13 @@ mod tests {
         let mut r = good();
         r.size[0] += 1;
         assert!(IsolationTree::try_from(r).unwrap_err().contains("sum"));
+        let mut r = good();
+        r.feature[0] = LEAF;
+        assert!(
+            IsolationTree::try_from(r)
+                .unwrap_err()
+                .contains("impossible column")
+        );
         let mut r = good();
         r.threshold[0] = f64::NAN;
         assert!(
