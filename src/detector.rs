@@ -24,13 +24,14 @@ use crate::forest::{
 };
 
 /// How the decision threshold on `score_samples` is chosen at training time.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "rule", content = "value", rename_all = "snake_case")]
+///
+/// A fixed share of flagged rows is the forest's own `contamination` parameter, so it is not a
+/// separate rule here: use [`ThresholdRule::Forest`] with `Contamination::Fraction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
 pub enum ThresholdRule {
     /// The forest's own threshold from its `contamination` parameter (-0.5 for `auto`).
     Forest,
-    /// Flag this share of the training rows, in (0, 0.5].
-    Contamination(f64),
     /// Flag the share of training rows the labels mark as anomalous (needs labels).
     LabelRate,
 }
@@ -56,8 +57,6 @@ pub enum DetectorError {
         expected: usize,
         got: usize,
     },
-    #[error("contamination must be in (0, 0.5], got {0}")]
-    BadContamination(f64),
 }
 
 /// What to train: a recipe without data.
@@ -120,8 +119,6 @@ impl DetectorSpec {
         let forest = IsolationForest::fit_array(&params, features.view())?;
         let rate = match self.threshold {
             ThresholdRule::Forest => None,
-            ThresholdRule::Contamination(c) if c > 0.0 && c <= 0.5 => Some(c),
-            ThresholdRule::Contamination(c) => return Err(DetectorError::BadContamination(c)),
             ThresholdRule::LabelRate => {
                 let l = labels.ok_or(DetectorError::NoLabels)?;
                 let rate = l.iter().filter(|&&a| a).count() as f64 / l.len().max(1) as f64;

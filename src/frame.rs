@@ -193,7 +193,7 @@ fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {
     Ok(csv::Writer::from_writer(BufWriter::new(f)))
 }
 
-fn write_err(path: &Path) -> impl Fn(csv::Error) -> FrameError + '_ {
+fn csv_err(path: &Path) -> impl Fn(csv::Error) -> FrameError + '_ {
     move |source| FrameError::Csv {
         path: path.into(),
         source,
@@ -203,7 +203,7 @@ fn write_err(path: &Path) -> impl Fn(csv::Error) -> FrameError + '_ {
 /// Writes `timestamp,feature_1,…` — the tutorial's data file. Values keep full precision.
 pub fn write_features_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
     let mut w = create(path)?;
-    let err = write_err(path);
+    let err = csv_err(path);
     w.write_record(std::iter::once("timestamp").chain(s.feature_names.iter().map(String::as_str)))
         .map_err(&err)?;
     for (i, row) in s.values.rows().into_iter().enumerate() {
@@ -221,7 +221,7 @@ pub fn write_features_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> 
 /// Writes `timestamp,feature_1,…,anomaly` with 0/1 per cell and the row label last.
 pub fn write_labels_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
     let mut w = create(path)?;
-    let err = write_err(path);
+    let err = csv_err(path);
     let header = std::iter::once("timestamp")
         .chain(s.feature_names.iter().map(String::as_str))
         .chain(["anomaly"]);
@@ -276,7 +276,7 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(BufReader::new(file));
-    let err = write_err(path);
+    let err = csv_err(path);
     let headers: Vec<String> = reader
         .headers()
         .map_err(&err)?
@@ -375,43 +375,60 @@ fn parse_label(text: &str, path: &Path, row: usize, column: &str) -> Result<bool
 
 /// Reads one 0/1 column of a labels file (for example `anomaly` of `test_labels.csv`).
 pub fn read_labels(path: &Path, column: &str) -> Result<Vec<bool>, FrameError> {
-    let table = read_csv(
-        path,
-        &CsvOptions {
-            label_column: Some(column.into()),
-            ignore: vec![],
-        },
-    );
-    match table {
-        Ok(t) => Ok(t.labels.expect("label column requested")),
-        // a labels file with only the label column has no features, which is fine here
-        Err(FrameError::NoFeatures { .. }) => read_only_labels(path, column),
-        Err(e) => Err(e),
-    }
+    let mut columns = read_label_columns(path, &[column.to_string()])?;
+    Ok(columns.pop().expect("one column asked, one read"))
 }
 
-fn read_only_labels(path: &Path, column: &str) -> Result<Vec<bool>, FrameError> {
+/// Column names of a CSV file's header.
+pub fn csv_header(path: &Path) -> Result<Vec<String>, FrameError> {
     let file = File::open(path).map_err(|source| FrameError::Open {
         path: path.into(),
         source,
     })?;
     let mut reader = csv::Reader::from_reader(BufReader::new(file));
-    let err = write_err(path);
-    let at = reader
+    Ok(reader
+        .headers()
+        .map_err(csv_err(path))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect())
+}
+
+/// Reads the named 0/1 columns of a labels file, matched by name; one vector per column.
+pub fn read_label_columns(path: &Path, columns: &[String]) -> Result<Vec<Vec<bool>>, FrameError> {
+    let file = File::open(path).map_err(|source| FrameError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let mut reader = csv::Reader::from_reader(BufReader::new(file));
+    let err = csv_err(path);
+    let headers: Vec<String> = reader
         .headers()
         .map_err(&err)?
         .iter()
-        .position(|h| h.trim() == column)
-        .expect("checked by read_csv");
-    let mut out = Vec::new();
-    for (row, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(&err)?;
-        out.push(parse_label(
-            rec.get(at).unwrap_or(""),
-            path,
-            row + 1,
-            column,
-        )?);
+        .map(|h| h.trim().to_string())
+        .collect();
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            headers
+                .iter()
+                .position(|h| h == c)
+                .ok_or_else(|| FrameError::NoSuchColumn {
+                    path: path.into(),
+                    column: c.clone(),
+                    available: headers.join(", "),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = vec![Vec::new(); columns.len()];
+    let mut record = csv::StringRecord::new();
+    let mut row = 0;
+    while reader.read_record(&mut record).map_err(&err)? {
+        row += 1;
+        for (values, (&i, name)) in out.iter_mut().zip(at.iter().zip(columns)) {
+            values.push(parse_label(record.get(i).unwrap_or(""), path, row, name)?);
+        }
     }
     Ok(out)
 }

@@ -376,29 +376,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
 
 fn plot_cmd(a: PlotArgs) -> Result<()> {
     let table = a.labels.read(&a.input)?;
-    let cells_file = a.cell_labels.as_ref().or(a.labels.labels.as_ref());
-    let cells = match cells_file {
-        Some(path) => {
-            let t = frame::read_csv(
-                path,
-                &CsvOptions {
-                    label_column: None,
-                    ignore: vec!["anomaly".into()],
-                },
-            )
-            .with_context(|| format!("reading per-feature labels from {}", path.display()))?;
-            if t.values.dim() != table.values.dim() {
-                bail!(
-                    "{} has {:?} label cells but the data has {:?} values",
-                    path.display(),
-                    t.values.dim(),
-                    table.values.dim()
-                );
-            }
-            t.values.mapv(|v| u8::from(v != 0.0))
-        }
-        None => ndarray::Array2::zeros(table.values.raw_dim()),
-    };
+    let cells = cell_labels(&a, &table)?;
     let mut written = Vec::new();
     let series = a.out.join("series.svg");
     plot::save_svg(&series, (1200, 900), |area| {
@@ -460,6 +438,43 @@ fn plot_cmd(a: PlotArgs) -> Result<()> {
     Ok(())
 }
 
+/// Per-cell labels to mark: from `--cell-labels`, else from `--labels` when that file has a
+/// column for every feature (the generator's labels file does), else none. Matched by name.
+fn cell_labels(a: &PlotArgs, table: &Table) -> Result<ndarray::Array2<u8>> {
+    let explicit = a.cell_labels.as_ref();
+    let source = match (explicit, &a.labels.labels) {
+        (Some(path), _) => Some(path),
+        (None, Some(path))
+            if table
+                .feature_names
+                .iter()
+                .all(|f| frame::csv_header(path).is_ok_and(|h| h.contains(f))) =>
+        {
+            Some(path)
+        }
+        _ => None,
+    };
+    let mut cells = ndarray::Array2::zeros(table.values.raw_dim());
+    if let Some(path) = source {
+        let columns = frame::read_label_columns(path, &table.feature_names)
+            .with_context(|| format!("reading per-feature labels from {}", path.display()))?;
+        for (j, column) in columns.iter().enumerate() {
+            if column.len() != table.n_rows() {
+                bail!(
+                    "{} has {} label rows but the data has {}",
+                    path.display(),
+                    column.len(),
+                    table.n_rows()
+                );
+            }
+            for (i, &anomalous) in column.iter().enumerate() {
+                cells[[i, j]] = u8::from(anomalous);
+            }
+        }
+    }
+    Ok(cells)
+}
+
 /// The model's feature columns from a table, by name, in the model's order.
 fn select_features(table: &Table, names: &[String]) -> Result<ndarray::Array2<f64>> {
     let mut cols = Vec::with_capacity(names.len());
@@ -486,39 +501,61 @@ fn train(a: TrainArgs) -> Result<()> {
         RecipeArg::ThresholdOnly => Recipe::ThresholdOnly,
         RecipeArg::Improved => Recipe::Improved,
     };
-    let mut spec: DetectorSpec = recipe.spec(
-        a.window.filter(|&w| w > 0).unwrap_or(DEFAULT_WINDOW),
-        a.seed,
-    );
-    if a.window == Some(0) {
-        spec.preprocess = Preprocess::Raw;
+    let mut spec: DetectorSpec = recipe.spec(DEFAULT_WINDOW, a.seed);
+    let mut forest: IsolationForestParams = spec.forest.clone();
+    // any override makes it a recipe of the user's own, and the artefact says so
+    let mut customised = false;
+    if let Some(w) = a.window {
+        spec.preprocess = if w == 0 {
+            Preprocess::Raw
+        } else {
+            Preprocess::RollingMedianResidual { window: w }
+        };
+        customised = true;
     }
     if let Some(t) = &a.threshold {
         spec.threshold = match t.as_str() {
             "forest" => ThresholdRule::Forest,
             "labels" => ThresholdRule::LabelRate,
-            other => ThresholdRule::Contamination(other.parse::<f64>().map_err(|_| {
-                anyhow::anyhow!("--threshold must be forest, labels or a fraction, got '{other}'")
-            })?),
+            fraction => {
+                if a.contamination.is_some() {
+                    bail!(
+                        "--threshold {fraction} sets the contamination; drop --contamination or use --threshold forest"
+                    );
+                }
+                let c: Contamination = fraction.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "--threshold must be forest, labels or a fraction, got '{fraction}'"
+                    )
+                })?;
+                forest = forest.contamination(c);
+                ThresholdRule::Forest
+            }
         };
+        customised = true;
     }
-    let mut forest: IsolationForestParams = spec.forest.clone();
     if let Some(n) = a.trees {
         forest = forest.n_trees(n);
+        customised = true;
     }
     if let Some(m) = a.max_samples {
         forest = forest.max_samples(m);
+        customised = true;
     }
     if let Some(m) = a.max_features {
         forest = forest.max_features(m);
+        customised = true;
     }
     if let Some(b) = a.bootstrap {
         forest = forest.bootstrap(b);
+        customised = true;
     }
     if let Some(c) = a.contamination {
         forest = forest.contamination(c);
+        customised = true;
     }
     spec.forest = forest;
+    let recipe_name = if customised { "custom" } else { recipe.name() };
     let started = Instant::now();
     let detector = spec
         .fit(
@@ -530,7 +567,7 @@ fn train(a: TrainArgs) -> Result<()> {
     let fit_seconds = started.elapsed().as_secs_f64();
     let flagged = detector.is_anomaly(table.values.view())?;
     let mut artefact = ModelArtefact::new(
-        recipe.name(),
+        recipe_name,
         detector,
         TrainingInfo::of(table.values.view(), None),
     )
@@ -543,8 +580,10 @@ fn train(a: TrainArgs) -> Result<()> {
         let e = Evaluation::new(&scores, &flagged, truth)?;
         artefact = artefact
             .with_metric("train_precision", e.precision)
-            .with_metric("train_recall", e.recall)
-            .with_metric("train_roc_auc", e.roc_auc);
+            .with_metric("train_recall", e.recall);
+        if let Some(auc) = e.roc_auc {
+            artefact = artefact.with_metric("train_roc_auc", auc);
+        }
     }
     let path = artefact.save(&a.out)?;
     if a.json {
@@ -620,12 +659,12 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     if let Some(e) = evaluation {
         let c = e.confusion;
         println!(
-            "precision {:.3}  recall {:.3}  F1 {:.3}  ROC-AUC {:.3}  average precision {:.3}\nconfusion: TP {}  FP {}  TN {}  FN {}  ({} anomalies)",
+            "precision {:.3}  recall {:.3}  F1 {:.3}  ROC-AUC {}  average precision {}\nconfusion: TP {}  FP {}  TN {}  FN {}  ({} anomalies)",
             e.precision,
             e.recall,
             e.f1,
-            e.roc_auc,
-            e.average_precision,
+            ranking_metric(e.roc_auc),
+            ranking_metric(e.average_precision),
             c.true_positives,
             c.false_positives,
             c.true_negatives,
@@ -654,16 +693,22 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
                     "precision".into(),
                     sweep
                         .iter()
-                        .map(|p| round3(p.precision))
+                        .map(|p| experiment::round3(p.precision))
                         .collect::<Vec<_>>(),
                 ),
                 Column::new(
                     "recall".into(),
-                    sweep.iter().map(|p| round3(p.recall)).collect::<Vec<_>>(),
+                    sweep
+                        .iter()
+                        .map(|p| experiment::round3(p.recall))
+                        .collect::<Vec<_>>(),
                 ),
                 Column::new(
                     "f1".into(),
-                    sweep.iter().map(|p| round3(p.f1)).collect::<Vec<_>>(),
+                    sweep
+                        .iter()
+                        .map(|p| experiment::round3(p.f1))
+                        .collect::<Vec<_>>(),
                 ),
             ],
         )?;
@@ -675,8 +720,12 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+/// A ranking metric, or why there is none.
+fn ranking_metric(value: Option<f64>) -> String {
+    value.map_or_else(
+        || "n/a (labels hold one class)".into(),
+        |v| format!("{v:.3}"),
+    )
 }
 
 fn write_scores(path: &Path, scores: &[f64], flagged: &[bool]) -> Result<()> {
@@ -733,6 +782,17 @@ fn benchmark_cmd(a: BenchmarkArgs) -> Result<()> {
         print_benchmark(&results, &reference, a.markdown);
     }
     if a.check {
+        let unreferenced: Vec<&str> = results
+            .iter()
+            .filter(|r| !reference.contains_key(&r.dataset))
+            .map(|r| r.dataset.as_str())
+            .collect();
+        if !unreferenced.is_empty() {
+            bail!(
+                "--check: no reference figures for {}",
+                unreferenced.join(", ")
+            );
+        }
         let failing: Vec<String> = results
             .iter()
             .filter_map(|r| {

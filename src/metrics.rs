@@ -109,12 +109,18 @@ fn check_lengths(what: &'static str, got: usize, expected: usize) -> Result<(), 
     Ok(())
 }
 
+/// Scores and labels must pair up, and scores must be finite numbers.
+fn check_scores(scores: &[f64], truth: &[bool]) -> Result<(), MetricsError> {
+    check_lengths("scores", scores.len(), truth.len())?;
+    match scores.iter().position(|s| !s.is_finite()) {
+        Some(index) => Err(MetricsError::NonFinite { index }),
+        None => Ok(()),
+    }
+}
+
 /// Indices sorted by descending score, after checking the inputs.
 fn ranked(scores: &[f64], truth: &[bool]) -> Result<Vec<usize>, MetricsError> {
-    check_lengths("scores", scores.len(), truth.len())?;
-    if let Some(index) = scores.iter().position(|s| !s.is_finite()) {
-        return Err(MetricsError::NonFinite { index });
-    }
+    check_scores(scores, truth)?;
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     Ok(order)
@@ -225,7 +231,7 @@ pub fn threshold_sweep(
     truth: &[bool],
     thresholds: &[f64],
 ) -> Result<Vec<SweepPoint>, MetricsError> {
-    ranked(scores, truth)?;
+    check_scores(scores, truth)?;
     thresholds
         .iter()
         .map(|&threshold| {
@@ -270,8 +276,10 @@ pub struct Evaluation {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
-    pub roc_auc: f64,
-    pub average_precision: f64,
+    /// `None` when the labels hold one class only (an anomaly-free window, say): ranking
+    /// metrics are undefined there, but the counts and precision/recall still are.
+    pub roc_auc: Option<f64>,
+    pub average_precision: Option<f64>,
     pub confusion: ConfusionMatrix,
 }
 
@@ -279,6 +287,11 @@ impl Evaluation {
     /// Threshold metrics from `flagged`, ranking metrics from `scores` (higher = more anomalous).
     pub fn new(scores: &[f64], flagged: &[bool], truth: &[bool]) -> Result<Self, MetricsError> {
         let confusion = ConfusionMatrix::new(flagged, truth)?;
+        let undefined_if_one_class = |r: Result<f64, MetricsError>| match r {
+            Ok(v) => Ok(Some(v)),
+            Err(MetricsError::OneClass(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
         Ok(Self {
             rows: truth.len(),
             anomalies: confusion.actual(),
@@ -286,8 +299,8 @@ impl Evaluation {
             precision: confusion.precision(),
             recall: confusion.recall(),
             f1: confusion.f1(),
-            roc_auc: roc_auc(scores, truth)?,
-            average_precision: average_precision(scores, truth)?,
+            roc_auc: undefined_if_one_class(roc_auc(scores, truth))?,
+            average_precision: undefined_if_one_class(average_precision(scores, truth))?,
             confusion,
         })
     }
@@ -381,6 +394,13 @@ mod tests {
             Err(MetricsError::NonFinite { index: 1 })
         );
         assert_eq!(roc_auc(&[], &[]), Err(MetricsError::Empty));
+    }
+
+    #[test]
+    fn evaluation_of_an_anomaly_free_window_keeps_the_counts() {
+        let e = Evaluation::new(&[0.1, 0.9], &[false, true], &[false, false]).unwrap();
+        assert_eq!((e.flagged, e.anomalies, e.precision), (1, 0, 0.0));
+        assert_eq!((e.roc_auc, e.average_precision), (None, None));
     }
 
     #[test]

@@ -128,6 +128,9 @@ pub struct ModelArtefact {
     pub training: TrainingInfo,
     /// Metrics measured when it was made (names → values), if any.
     pub metrics: BTreeMap<String, f64>,
+    /// What the `test_*` metrics were measured on, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_data: Option<String>,
     /// SHA-256 of the detector's JSON, checked on load.
     pub detector_sha256: String,
     pub detector: Detector,
@@ -143,6 +146,7 @@ impl ModelArtefact {
             recipe: recipe.into(),
             training,
             metrics: BTreeMap::new(),
+            metrics_data: None,
             detector_sha256,
             detector,
         }
@@ -151,6 +155,12 @@ impl ModelArtefact {
     /// Adds a named metric to the record.
     pub fn with_metric(mut self, name: &str, value: f64) -> Self {
         self.metrics.insert(name.into(), value);
+        self
+    }
+
+    /// Records what the test metrics were measured on.
+    pub fn measured_on(mut self, data: &str) -> Self {
+        self.metrics_data = Some(data.into());
         self
     }
 
@@ -281,6 +291,7 @@ impl ModelArtefact {
             training_rows: self.training.rows,
             training_sha256: self.training.sha256.clone(),
             metrics: self.metrics.clone(),
+            metrics_data: self.metrics_data.clone(),
         }
     }
 }
@@ -301,6 +312,7 @@ pub struct ModelSummary {
     pub training_rows: usize,
     pub training_sha256: String,
     pub metrics: BTreeMap<String, f64>,
+    pub metrics_data: Option<String>,
 }
 
 fn detector_checksum(d: &Detector) -> String {
@@ -410,7 +422,7 @@ mod tests {
             ModelError::Schema { .. }
         ));
 
-        // a consistent-looking edit that breaks a tree, with the checksum recomputed to get past it
+        // an edit that breaks a tree's structure is refused while parsing, before the checksum
         let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         v["detector"]["forest"]["trees"][0]["left"][0] = 1_000_000.into();
         let err = load_err(&serde_json::to_vec(&v).unwrap());
@@ -423,6 +435,12 @@ mod tests {
         let err = load_err(&serde_json::to_vec(&b).unwrap());
         assert!(matches!(err, ModelError::Inconsistent { .. }), "{err}");
         assert!(err.to_string().contains("feature names"), "{err}");
+
+        // training shape that disagrees with the detector
+        let mut c = a.clone();
+        c.training.features = 4;
+        let err = load_err(&serde_json::to_vec(&c).unwrap());
+        assert!(err.to_string().contains("trained on 4 features"), "{err}");
     }
 
     #[test]

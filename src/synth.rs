@@ -353,3 +353,146 @@ impl Synthetic {
         self.row_labels.iter().map(|&v| v == 1).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_label_counts() {
+        for trend in [Trend::Linear, Trend::RandomWalk, Trend::Exponential] {
+            let d = SynthParams::tutorial()
+                .rows(2_000)
+                .features(3)
+                .anomalies(120)
+                .trend(trend)
+                .seed(5)
+                .generate()
+                .unwrap();
+            assert_eq!(d.values.dim(), (2_000, 3));
+            // distinct rows per feature: exactly n_anomalies labelled cells in every column
+            for col in d.cell_labels.columns() {
+                assert_eq!(col.iter().filter(|&&v| v == 1).count(), 120, "{trend}");
+            }
+            // the row label is "any feature anomalous"
+            for (row, &label) in d.cell_labels.rows().into_iter().zip(d.row_labels.iter()) {
+                assert_eq!(label == 1, row.iter().any(|&v| v == 1));
+            }
+            assert!(d.anomalous_rows() >= 120 && d.anomalous_rows() <= 360);
+        }
+    }
+
+    #[test]
+    fn anomalies_are_shifted_by_50_to_200() {
+        // against the known linear trend: noise (sd 5) stays within 30, shifted cells lie
+        // 50..200 away give or take that noise
+        let d = SynthParams::tutorial()
+            .rows(5_000)
+            .anomalies(300)
+            .seed(8)
+            .generate()
+            .unwrap();
+        for j in 0..d.n_features() {
+            let trend = clean_trend(Trend::Linear, j, d.n_rows()).unwrap();
+            for (i, t) in trend.iter().enumerate() {
+                let deviation = (d.values[[i, j]] - t).abs();
+                if d.cell_labels[[i, j]] == 1 {
+                    assert!(
+                        deviation > 50.0 - 30.0 && deviation < 200.0 + 30.0,
+                        "{deviation}"
+                    );
+                } else {
+                    assert!(
+                        deviation < 30.0,
+                        "noise of sd 5 should stay within 6 sd: {deviation}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn uniform_matches_the_prose() {
+        let d = SynthParams::tutorial()
+            .trend(Trend::Uniform)
+            .rows(20_000)
+            .seed(3)
+            .generate()
+            .unwrap();
+        let rate = d.anomalous_rows() as f64 / d.n_rows() as f64;
+        assert!((rate - 0.05).abs() < 0.006, "{rate}");
+        for ((i, j), &v) in d.values.indexed_iter() {
+            if d.cell_labels[[i, j]] == 1 {
+                assert!((4.0..10.0).contains(&v));
+            } else {
+                assert!((0.0..1.0).contains(&v));
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_data_other_seed_other_data() {
+        let a = SynthParams::tutorial()
+            .rows(500)
+            .anomalies(10)
+            .generate()
+            .unwrap();
+        let b = SynthParams::tutorial()
+            .rows(500)
+            .anomalies(10)
+            .generate()
+            .unwrap();
+        let c = SynthParams::tutorial()
+            .rows(500)
+            .anomalies(10)
+            .seed(101)
+            .generate()
+            .unwrap();
+        assert_eq!(a.values, b.values);
+        assert_ne!(a.values, c.values);
+        assert_eq!(a.timestamp(61).to_string(), "2020-01-01 01:01:00");
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert_eq!(
+            SynthParams::tutorial().rows(0).generate().unwrap_err(),
+            SynthError::NoRows
+        );
+        assert_eq!(
+            SynthParams::tutorial().features(0).generate().unwrap_err(),
+            SynthError::NoFeatures
+        );
+        assert_eq!(
+            SynthParams::tutorial()
+                .rows(10)
+                .anomalies(11)
+                .generate()
+                .unwrap_err(),
+            SynthError::TooManyAnomalies {
+                anomalies: 11,
+                rows: 10
+            }
+        );
+        assert_eq!(
+            "sideways".parse::<Trend>().unwrap_err(),
+            SynthError::UnknownTrend("sideways".into())
+        );
+        assert_eq!("random-walk".parse::<Trend>().unwrap(), Trend::RandomWalk);
+        assert!(matches!(
+            SynthParams::tutorial()
+                .rows(1 << 20)
+                .features(1 << 10)
+                .generate(),
+            Err(SynthError::TooLarge { .. })
+        ));
+        assert_eq!(
+            SynthParams::tutorial()
+                .trend(Trend::Uniform)
+                .row_anomaly_rate(1.5)
+                .generate()
+                .unwrap_err(),
+            SynthError::BadRate(1.5)
+        );
+    }
+}
