@@ -461,6 +461,22 @@ pub fn read_table(
     Ok(table)
 }
 
+/// Writes `X` (rows x features, float64) and `y` (row labels, int64) as an uncompressed `.npz`,
+/// the layout ADBench uses, so Python libraries read the very same values.
+pub fn write_npz(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
+    use ndarray_npy::NpzWriter;
+    let npz_err = |detail: String| FrameError::Npz { path: path.into(), detail };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| FrameError::Write { path: path.into(), source })?;
+    }
+    let file = File::create(path).map_err(|source| FrameError::Write { path: path.into(), source })?;
+    let mut npz = NpzWriter::new(BufWriter::new(file));
+    npz.add_array("X", &s.values).map_err(|e| npz_err(e.to_string()))?;
+    npz.add_array("y", &s.row_labels.mapv(i64::from)).map_err(|e| npz_err(e.to_string()))?;
+    npz.finish().map_err(|e| npz_err(e.to_string()))?;
+    Ok(())
+}
+
 /// Reads an ADBench-style `.npz`: `X` (rows x features; float64, float32, int64, int32, int16 or
 /// uint8) and, if present, `y` (0/1 labels).
 pub fn read_npz(path: &Path) -> Result<Table, FrameError> {
@@ -615,6 +631,17 @@ mod tests {
             read_csv(&p, &CsvOptions::default()),
             Err(FrameError::Csv { .. })
         ));
+    }
+
+    #[test]
+    fn npz_round_trip() {
+        let s = SynthParams::tutorial().rows(40).anomalies(4).generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.npz");
+        write_npz(&s, &p).unwrap();
+        let t = read_npz(&p).unwrap();
+        assert_eq!(t.values, s.values);
+        assert_eq!(t.labels.unwrap(), s.row_truth());
     }
 
     #[test]

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Generate synthetic series with injected anomalies (features CSV + labels CSV).
     #[command(
-        after_help = "Example:\n  anomaly-kit generate --trend random_walk --seed 101 --out data --name test"
+        after_help = "Examples:\n  anomaly-kit generate --trend random_walk --seed 101 --out data --name test\n  anomaly-kit generate --rows 1000000 --anomalies 50000 --format npz --out bench/data --name gen_1000000"
     )]
     Generate(GenerateArgs),
     /// Draw the data charts (series with anomalies, label matrix) and, with --model, score charts.
@@ -106,9 +106,18 @@ struct GenerateArgs {
     row_anomaly_rate: f64,
     #[arg(long, default_value = "data")]
     out: PathBuf,
-    /// File stem: writes OUT/NAME.csv and OUT/NAME_labels.csv.
+    /// File stem: writes OUT/NAME.csv and OUT/NAME_labels.csv (or OUT/NAME.npz).
     #[arg(long, default_value = "train")]
     name: String,
+    /// `csv` (the tutorial's two files) or `npz` (X and y in one NumPy archive, for benchmarks).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: DataFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DataFormat {
+    Csv,
+    Npz,
 }
 
 /// Where labels come from: a column of the data file, or a column of a second file.
@@ -354,7 +363,17 @@ fn generate(a: GenerateArgs) -> Result<()> {
         .seed(a.seed)
         .row_anomaly_rate(a.row_anomaly_rate);
     let data = params.generate()?;
-    let (features, labels) = frame::write_synthetic(&data, &a.out, &a.name)?;
+    let written = match a.format {
+        DataFormat::Csv => {
+            let (features, labels) = frame::write_synthetic(&data, &a.out, &a.name)?;
+            vec![features, labels]
+        }
+        DataFormat::Npz => {
+            let path = a.out.join(format!("{}.npz", a.name));
+            frame::write_npz(&data, &path)?;
+            vec![path]
+        }
+    };
     println!(
         "{} data, seed {}: {} rows x {} features, {} anomalous cells, {} anomalous rows ({:.1} %)",
         data.params.trend,
@@ -370,7 +389,10 @@ fn generate(a: GenerateArgs) -> Result<()> {
         "Summary:",
         &frame::describe(&data.feature_names, data.values.view())?,
     );
-    println!("\nwrote {}\nwrote {}", features.display(), labels.display());
+    println!();
+    for path in written {
+        println!("wrote {}", path.display());
+    }
     Ok(())
 }
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Runs anomaly-kit, scikit-learn and isotree on the same .npz files and compares their speed.
+
+Each measurement runs in a fresh process so its peak memory (ru_maxrss) is its own. Within a
+process: one warm-up fit+score, then `repeats` timed runs with seeds 1..repeats; the median fit
+time and the median time to score every row are reported. Ours runs `anomaly-kit benchmark`
+(medians over seeds 0..repeats-1, the same protocol without a separate warm-up).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ADBENCH = HERE.parent.parent / "shared" / "datasets" / "adbench"
+LIBS = ("anomaly-kit", "sklearn", "isotree")
+
+
+def worker(lib: str, path: str, threads: int, repeats: int) -> None:
+    import numpy as np
+
+    data = np.load(path)
+    x = np.ascontiguousarray(data["X"], dtype=np.float64)
+    fits, scores = [], []
+    for seed in range(repeats + 1):
+        if lib == "sklearn":
+            from sklearn.ensemble import IsolationForest
+
+            model = IsolationForest(n_estimators=100, max_samples=256, n_jobs=threads, random_state=seed)
+            t0 = time.perf_counter()
+            model.fit(x)
+            t1 = time.perf_counter()
+            model.score_samples(x)
+            t2 = time.perf_counter()
+        else:
+            from isotree import IsolationForest
+
+            model = IsolationForest(ndim=1, sample_size=256, ntrees=100, missing_action="fail", nthreads=threads, random_seed=seed)
+            t0 = time.perf_counter()
+            model.fit(x)
+            t1 = time.perf_counter()
+            model.predict(x)
+            t2 = time.perf_counter()
+        if seed > 0:
+            fits.append(t1 - t0)
+            scores.append(t2 - t1)
+    print(json.dumps({"fit_seconds": statistics.median(fits), "score_seconds": statistics.median(scores), "rows": len(x), "features": x.shape[1]}))
+
+
+def run_measured(cmd, env):
+    """Runs cmd, returns (its stdout, its peak RSS in MiB)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{err}")
+    return out, usage.ru_maxrss / 1024.0
+
+
+def measure(lib, kit, path, threads, repeats):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    if lib == "anomaly-kit":
+        cmd = [kit, "--threads", str(threads), "benchmark", "--input", str(path), "--seeds", str(repeats), "--trees", "100", "--max-samples", "256", "--json"]
+    else:
+        cmd = [sys.executable, __file__, "worker", lib, str(path), str(threads), str(repeats)]
+    out, peak_mib = run_measured(cmd, env)
+    r = json.loads(out.strip().splitlines()[-1])
+    return {
+        "library": lib,
+        "threads": threads,
+        "fit_seconds": r["fit_seconds"],
+        "score_seconds": r["score_seconds"],
+        "rows_per_second": r["rows"] / r["score_seconds"],
+        "peak_rss_mib": peak_mib,
+        "rows": r["rows"],
+        "features": r["features"],
+    }
+
+
+def datasets(kit, quick):
+    data_dir = HERE / "data"
+    sizes = (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)
+    out = []
+    for n in sizes:
+        path = data_dir / f"gen_{n}.npz"
+        if not path.exists():
+            subprocess.run([kit, "generate", "--rows", str(n), "--anomalies", str(n // 20), "--format", "npz", "--out", str(data_dir), "--name", path.stem], check=True, stdout=subprocess.DEVNULL)
+        out.append((path.stem, path))
+    if not quick:
+        for name in ("10_cover", "16_http"):
+            path = ADBENCH / f"{name}.npz"
+            if path.exists():
+                out.append((name, path))
+            else:
+                print(f"note: {path} not found, skipped", file=sys.stderr)
+    return out
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kit", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    repeats = args.repeats or (2 if args.quick else 5)
+    threads = [int(t) for t in args.threads.split(",")]
+
+    from importlib.metadata import version
+
+    versions = ", ".join(f"{p} {version(p)}" for p in ("scikit-learn", "isotree", "numpy")) + f", Python {platform.python_version()}"
+    results = []
+    for name, path in datasets(args.kit, args.quick):
+        for t in threads:
+            for lib in LIBS:
+                r = measure(lib, args.kit, path, t, repeats)
+                r["data"] = name
+                results.append(r)
+                print(f"  {name:<12} {lib:<12} threads {t}: fit {r['fit_seconds'] * 1e3:8.1f} ms, score {r['score_seconds'] * 1e3:9.1f} ms, {r['rows_per_second']:>12,.0f} rows/s, peak {r['peak_rss_mib']:6.1f} MiB", file=sys.stderr)
+
+    # ratios against the better reference, per dataset and thread count
+    for r in results:
+        if r["library"] != "anomaly-kit":
+            continue
+        refs = [q for q in results if q["data"] == r["data"] and q["threads"] == r["threads"] and q["library"] != "anomaly-kit"]
+        best_score = max(refs, key=lambda q: q["rows_per_second"])
+        best_fit = min(refs, key=lambda q: q["fit_seconds"])
+        r["score_ratio_vs_best"] = r["rows_per_second"] / best_score["rows_per_second"]
+        r["best_scoring_reference"] = best_score["library"]
+        r["fit_ratio_vs_isotree"] = next(q["fit_seconds"] for q in refs if q["library"] == "isotree") / r["fit_seconds"]
+        for q in refs:
+            r[f"score_ratio_vs_{q['library']}"] = r["rows_per_second"] / q["rows_per_second"]
+    for r in results:
+        if r["library"] == "anomaly-kit" and r["threads"] == 2:
+            one = next(q for q in results if q["library"] == "anomaly-kit" and q["data"] == r["data"] and q["threads"] == 1)
+            r["two_thread_speedup"] = r["rows_per_second"] / one["rows_per_second"]
+
+    jsonl = HERE / ("speed-results-quick.jsonl" if args.quick else "speed-results.jsonl")
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in results))
+    lines = [
+        "# Isolation Forest speed: anomaly-kit beside scikit-learn and isotree",
+        "",
+        f"Made by `bash bench/speed.sh{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores ({platform.machine()}); {versions}.",
+        f"100 trees, 256 samples per tree; medians of {repeats} runs; scoring = every row of the data set",
+        "(scikit-learn `score_samples`, isotree `predict`, ours `score_samples`). Peak memory is the whole process's.",
+        "Ratios: our scoring rows/s over each reference's; fit: isotree's fit time over ours (> 1 = we are faster).",
+        "",
+        "| data | rows x features | threads | library | fit ms | score ms | scoring rows/s | peak MiB | ours: scoring × | ours: fit × isotree |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ours = next(q for q in results if q["library"] == "anomaly-kit" and q["data"] == r["data"] and q["threads"] == r["threads"])
+        ratio = "" if r["library"] == "anomaly-kit" else f"{ours['rows_per_second'] / r['rows_per_second']:.2f}"
+        fit_ratio = f"{ours['fit_ratio_vs_isotree']:.2f}" if r["library"] == "isotree" else ""
+        lines.append(
+            f"| {r['data']} | {r['rows']:,} x {r['features']} | {r['threads']} | {r['library']} | {r['fit_seconds'] * 1e3:.1f} | {r['score_seconds'] * 1e3:.1f} "
+            f"| {r['rows_per_second']:,.0f} | {r['peak_rss_mib']:.0f} | {ratio} | {fit_ratio} |"
+        )
+    lines += ["", "Summary (ours):", ""]
+    for r in results:
+        if r["library"] == "anomaly-kit":
+            extra = f", two threads {r['two_thread_speedup']:.2f}x one thread" if "two_thread_speedup" in r else ""
+            lines.append(f"- {r['data']}, {r['threads']} thread(s): scoring {r['score_ratio_vs_best']:.2f}x the better reference ({r['best_scoring_reference']}), fit {r['fit_ratio_vs_isotree']:.2f}x isotree's speed{extra}")
+    md = HERE / ("speed-quick.md" if args.quick else "speed.md")
+    md.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Side-by-side Isolation Forest speed: anomaly-kit vs scikit-learn vs isotree on the same data in
+# the same run (100 trees, 256 samples per tree; one thread, then two).
+#
+#   bash bench/speed.sh            # full run: gen 10k/100k/1M x 5, 10_cover, 16_http; ~5 minutes
+#   bash bench/speed.sh --quick    # gen 10k and 100k only, 2 repeats; ~1 minute
+#
+# Creates bench/.venv (scikit-learn and isotree pinned in bench/requirements.txt) on first use,
+# builds the kit in release mode, writes bench/speed.md and bench/speed-results.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=bench/.venv
+if ! "$venv/bin/python" -c "import sklearn, isotree" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir -r bench/requirements.txt
+fi
+cargo build --release --locked --quiet
+exec "$venv/bin/python" bench/speed.py --kit target/release/anomaly-kit "$@"
