@@ -465,14 +465,25 @@ pub fn read_table(
 /// the layout ADBench uses, so Python libraries read the very same values.
 pub fn write_npz(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
     use ndarray_npy::NpzWriter;
-    let npz_err = |detail: String| FrameError::Npz { path: path.into(), detail };
+    let npz_err = |detail: String| FrameError::Npz {
+        path: path.into(),
+        detail,
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| FrameError::Write { path: path.into(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| FrameError::Write {
+            path: path.into(),
+            source,
+        })?;
     }
-    let file = File::create(path).map_err(|source| FrameError::Write { path: path.into(), source })?;
+    let file = File::create(path).map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })?;
     let mut npz = NpzWriter::new(BufWriter::new(file));
-    npz.add_array("X", &s.values).map_err(|e| npz_err(e.to_string()))?;
-    npz.add_array("y", &s.row_labels.mapv(i64::from)).map_err(|e| npz_err(e.to_string()))?;
+    npz.add_array("X", &s.values)
+        .map_err(|e| npz_err(e.to_string()))?;
+    npz.add_array("y", &s.row_labels.mapv(i64::from))
+        .map_err(|e| npz_err(e.to_string()))?;
     npz.finish().map_err(|e| npz_err(e.to_string()))?;
     Ok(())
 }
@@ -635,7 +646,11 @@ mod tests {
 
     #[test]
     fn npz_round_trip() {
-        let s = SynthParams::tutorial().rows(40).anomalies(4).generate().unwrap();
+        let s = SynthParams::tutorial()
+            .rows(40)
+            .anomalies(4)
+            .generate()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.npz");
         write_npz(&s, &p).unwrap();

@@ -576,6 +576,20 @@ mod tests {
     }
 
     #[test]
+    fn a_tutorial_sized_model_stays_under_a_megabyte() {
+        let data = crate::synth::SynthParams::tutorial().generate().unwrap();
+        let p = IsolationForestParams::new().seed(42).check().unwrap();
+        let f = IsolationForest::fit_array(&p, data.values.view()).unwrap();
+        f.score_samples(data.values.view()).unwrap(); // builds the scoring layout too
+        let bytes = f.heap_bytes();
+        assert!(bytes < 1 << 20, "{bytes} bytes");
+        assert!(
+            bytes > 50_000,
+            "the count should include the trees and the scoring layout: {bytes}"
+        );
+    }
+
+    #[test]
     fn percentile_matches_numpy() {
         let v = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(percentile(&v, 0.0), 1.0);
