@@ -19,9 +19,12 @@
 //! | [`plot`] | charts as SVG files or inline in a notebook |
 //! | [`model`] | the saved artefact |
 //! | [`experiment`] | the tutorial's recipes and the walkthrough |
+//! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
 //! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
+//! | [`contract`] | the `/invocations` request and response, shared by server, stream and Lambda |
 
 pub mod benchmark;
+pub mod contract;
 pub mod detector;
 pub mod experiment;
 pub mod features;
@@ -31,6 +34,8 @@ pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod rng;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod synth;
 
 // Re-exported so a notebook needs a single `:dep` on the kit.

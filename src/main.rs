@@ -31,8 +31,17 @@ struct Cli {
     /// More log output (repeat for more); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines as plain text or as JSON objects (for CloudWatch and other log stores).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +71,12 @@ enum Command {
         after_help = "Example:\n  anomaly-kit benchmark --input ../shared/datasets/adbench/*.npz --seeds 5 \\\n      --reference ../shared/datasets/adbench/REFERENCE.md --markdown"
     )]
     Benchmark(BenchmarkArgs),
+    /// Serve a model with SageMaker's container contract: GET /ping, POST /invocations, port 8080.
+    #[cfg(feature = "serve")]
+    #[command(
+        after_help = "Examples:\n  anomaly-kit serve --model data/model --host 127.0.0.1 --port 8080\n  curl -s -H 'Content-Type: application/json' \\\n       -d '[{\"feature_1\": 1.2, \"feature_2\": 0.4, \"feature_3\": 2.0, \"feature_4\": 1.1, \"feature_5\": 0.9}]' \\\n       http://127.0.0.1:8080/invocations\n\nThe model comes from --model, else $MODEL_PATH, else /opt/ml/model/ (SageMaker's)."
+    )]
+    Serve(ServeArgs),
     /// The tutorial's offline part end to end: data, plots, recipes side by side, model artefact.
     #[command(
         after_help = "Example:\n  anomaly-kit walkthrough --out data --json > data/walkthrough.json"
@@ -266,6 +281,27 @@ struct BenchmarkArgs {
     markdown: bool,
 }
 
+#[cfg(feature = "serve")]
+#[derive(Args)]
+struct ServeArgs {
+    /// Model file or directory (default: $MODEL_PATH, else /opt/ml/model/).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[arg(long, default_value = "0.0.0.0")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Bodies above this many bytes get 413 (SageMaker's own limit is 6 MB).
+    #[arg(long, default_value_t = 6 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Seconds before a request gets 408.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+    /// Series windows kept for a model with trailing-window features.
+    #[arg(long, default_value_t = 10_000)]
+    max_series: usize,
+}
+
 #[derive(Args)]
 struct WalkthroughArgs {
     #[arg(long, default_value = "data")]
@@ -306,17 +342,30 @@ fn configure_table_display() {
 fn main() {
     configure_table_display();
     let cli = Cli::parse();
+    #[cfg(feature = "serve")]
+    let quiet = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    #[cfg(not(feature = "serve"))]
+    let quiet = "warn";
     let filter = match cli.verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     if let Err(e) = run(cli) {
         // Our errors often quote their cause already; print each cause only once.
         let mut message = e.to_string();
@@ -347,6 +396,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => evaluate(a),
         Command::Benchmark(a) => benchmark_cmd(a),
         Command::Walkthrough(a) => walkthrough(a),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => serve_cmd(a),
     }
 }
 
@@ -913,6 +964,36 @@ fn print_benchmark(
             println!("{}", line(r.iter().map(String::as_str).collect()));
         }
     }
+}
+
+#[cfg(feature = "serve")]
+fn serve_cmd(a: ServeArgs) -> Result<()> {
+    use anomaly_kit::serve;
+    let path = serve::resolve_model_path(a.model.as_deref());
+    // load before listening: a bad model is a start-up failure, not a server that answers 500
+    let model = serve::load_model(&path).context("cannot start the server")?;
+    let config = serve::ServeConfig {
+        host: a.host,
+        port: a.port,
+        max_body_bytes: a.max_body_bytes,
+        request_timeout: std::time::Duration::from_secs(a.timeout_secs.max(1)),
+        max_series: a.max_series,
+    };
+    let (recipe, stateful) = (
+        model.recipe.clone(),
+        model.detector.preprocess.is_stateful(),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (addr, server) = serve::bind(model, &config, serve::shutdown_signal())
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        tracing::info!(%addr, model = %path.display(), recipe, stateful, "listening");
+        server.await.context("the server stopped with an error")
+    })
 }
 
 fn walkthrough(a: WalkthroughArgs) -> Result<()> {

@@ -1,0 +1,526 @@
+//! The `/invocations` contract, defined once: what a request may look like, what the answer
+//! looks like, and which status each problem gets. The server, the stream writer, the Lambda and
+//! the tests all use this module, so a producer and a consumer cannot drift apart (the tutorial's
+//! pipeline broke exactly there: CSV written, JSON read).
+//!
+//! Accepted bodies (`Content-Type`):
+//!
+//! * `application/json`, in the shapes `pandas.DataFrame(body)` users send:
+//!   a list of records `[{"feature_1": 1.5, …}, …]`, a dict of columns
+//!   `{"feature_1": [1.5, …], …}`, or a single record `{"feature_1": 1.5, …}`.
+//!   Features are matched **by name**, in any order; other keys (a timestamp, say) are ignored,
+//!   except `series`, which names the series a row belongs to (see the server's stateful windows).
+//! * `text/csv`: rows of numbers, with a header (matched by name, extra columns ignored) or
+//!   without one (exactly the model's features, in the model's order).
+//!
+//! The answer is `{"predictions": [1, -1, …]}` (-1 = anomaly), exactly the tutorial's, so its
+//! clients keep working; asked for details it adds `scores` (scikit-learn's `score_samples`,
+//! lower = more abnormal) and `anomalies` (booleans).
+//!
+//! ```
+//! use anomaly_kit::contract::{parse_request, ContractError};
+//! let names = vec!["a".to_string(), "b".to_string()];
+//! let rows = parse_request("application/json", br#"[{"b": 2, "a": 1, "time": "x"}]"#, &names)?;
+//! assert_eq!(rows.values.row(0).to_vec(), vec![1.0, 2.0]);
+//! let err = parse_request("application/json", br#"{"a": 1}"#, &names).unwrap_err();
+//! assert_eq!(err.status(), 400);
+//! assert!(err.to_string().contains("'b'"));
+//! # Ok::<(), ContractError>(())
+//! ```
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The key that names a row's series in JSON records.
+pub const SERIES_KEY: &str = "series";
+
+/// Why a request cannot be scored. Every variant is the client's problem (4xx), never a 500.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ContractError {
+    #[error("unsupported content type '{0}': send application/json or text/csv")]
+    UnsupportedMediaType(String),
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body is not valid CSV: {0}")]
+    MalformedCsv(String),
+    #[error("the body holds no rows")]
+    NoRows,
+    #[error("{0}")]
+    Shape(String),
+    #[error("row {row}: feature '{feature}' is missing")]
+    MissingFeature { row: usize, feature: String },
+    #[error("row {row}: feature '{feature}' is {found}, not a number")]
+    NotNumeric {
+        row: usize,
+        feature: String,
+        found: String,
+    },
+    #[error("row {row}: expected {expected} values (the model's features: {names}), got {got}")]
+    WrongCount {
+        row: usize,
+        expected: usize,
+        got: usize,
+        names: String,
+    },
+    #[error("row {row}: series must be a string or a number")]
+    BadSeries { row: usize },
+}
+
+impl ContractError {
+    /// The HTTP status for this problem: 415 for the content type, 400 for everything else.
+    pub fn status(&self) -> u16 {
+        match self {
+            ContractError::UnsupportedMediaType(_) => 415,
+            _ => 400,
+        }
+    }
+}
+
+/// The rows of a request, in the model's feature order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rows {
+    /// rows x model features
+    pub values: Array2<f64>,
+    /// The `series` of each row, when given.
+    pub series: Vec<Option<String>>,
+}
+
+/// The answer to an invocation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Predictions {
+    /// -1 for an anomaly, 1 for a normal row (scikit-learn's `predict`).
+    pub predictions: Vec<i32>,
+    /// `score_samples` per row, lower = more abnormal (only when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Vec<f64>>,
+    /// `true` per anomalous row (only when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomalies: Option<Vec<bool>>,
+}
+
+impl Predictions {
+    /// Builds the answer from scores and the threshold they are compared with.
+    pub fn new(scores: &[f64], threshold: f64, detailed: bool) -> Self {
+        let anomalies: Vec<bool> = scores.iter().map(|&s| s < threshold).collect();
+        Self {
+            predictions: anomalies.iter().map(|&a| if a { -1 } else { 1 }).collect(),
+            scores: detailed.then(|| scores.to_vec()),
+            anomalies: detailed.then_some(anomalies),
+        }
+    }
+
+    /// Rows flagged as anomalies.
+    pub fn anomaly_count(&self) -> usize {
+        self.predictions.iter().filter(|&&p| p == -1).count()
+    }
+}
+
+/// The JSON body of an error answer: `{"error": "..."}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// Parses a request body for a model whose features are `names` (in the model's order).
+pub fn parse_request(
+    content_type: &str,
+    body: &[u8],
+    names: &[String],
+) -> Result<Rows, ContractError> {
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => parse_json(body, names),
+        "text/csv" => parse_csv(body, names),
+        _ => Err(ContractError::UnsupportedMediaType(
+            content_type.to_string(),
+        )),
+    }
+}
+
+fn parse_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ContractError::MalformedJson(e.to_string()))?;
+    match value {
+        Value::Array(records) => from_records(&records, names),
+        Value::Object(map) if !map.is_empty() && map.iter().all(|(k, v)| v.is_array() || k == SERIES_KEY) => {
+            from_columns(&map, names)
+        }
+        Value::Object(map) if map.values().any(Value::is_array) => Err(ContractError::Shape(
+            "a JSON object must hold either one value per feature (one record) or one list per feature (columns), not both".into(),
+        )),
+        Value::Object(map) => from_records(std::slice::from_ref(&Value::Object(map)), names),
+        other => Err(ContractError::Shape(format!(
+            "expected a list of records, a dict of columns or one record, got a JSON {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+fn number(v: Option<&Value>, row: usize, feature: &str) -> Result<f64, ContractError> {
+    match v {
+        None => Err(ContractError::MissingFeature {
+            row,
+            feature: feature.into(),
+        }),
+        Some(Value::Number(n)) => {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| ContractError::NotNumeric {
+                    row,
+                    feature: feature.into(),
+                    found: n.to_string(),
+                })
+        }
+        Some(other) => Err(ContractError::NotNumeric {
+            row,
+            feature: feature.into(),
+            found: describe(other),
+        }),
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string {:?}", truncate(s)),
+        other => format!("a JSON {}", json_kind(other)),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+fn series_of(v: Option<&Value>, row: usize) -> Result<Option<String>, ContractError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(ContractError::BadSeries { row }),
+    }
+}
+
+fn from_records(records: &[Value], names: &[String]) -> Result<Rows, ContractError> {
+    if records.is_empty() {
+        return Err(ContractError::NoRows);
+    }
+    let mut flat = Vec::with_capacity(records.len() * names.len());
+    let mut series = Vec::with_capacity(records.len());
+    for (row, record) in records.iter().enumerate() {
+        let Value::Object(map) = record else {
+            return Err(ContractError::Shape(format!(
+                "row {row} is a JSON {}, not a record (object)",
+                json_kind(record)
+            )));
+        };
+        for name in names {
+            flat.push(number(map.get(name), row, name)?);
+        }
+        series.push(series_of(map.get(SERIES_KEY), row)?);
+    }
+    let values = Array2::from_shape_vec((records.len(), names.len()), flat)
+        .expect("one value per feature per row");
+    Ok(Rows { values, series })
+}
+
+fn from_columns(
+    map: &serde_json::Map<String, Value>,
+    names: &[String],
+) -> Result<Rows, ContractError> {
+    let column = |name: &str| -> Result<&Vec<Value>, ContractError> {
+        match map.get(name) {
+            Some(Value::Array(v)) => Ok(v),
+            Some(_) => Err(ContractError::Shape(format!(
+                "column '{name}' must be a list"
+            ))),
+            None => Err(ContractError::MissingFeature {
+                row: 0,
+                feature: name.into(),
+            }),
+        }
+    };
+    let columns: Vec<&Vec<Value>> = names.iter().map(|n| column(n)).collect::<Result<_, _>>()?;
+    let n_rows = columns.first().map_or(0, |c| c.len());
+    if n_rows == 0 {
+        return Err(ContractError::NoRows);
+    }
+    if let Some((name, c)) = names.iter().zip(&columns).find(|(_, c)| c.len() != n_rows) {
+        return Err(ContractError::Shape(format!(
+            "column '{name}' has {} values but '{}' has {n_rows}",
+            c.len(),
+            names[0]
+        )));
+    }
+    let series: Vec<Option<String>> = match map.get(SERIES_KEY) {
+        None => vec![None; n_rows],
+        Some(Value::Array(s)) if s.len() == n_rows => s
+            .iter()
+            .enumerate()
+            .map(|(row, v)| series_of(Some(v), row))
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ContractError::Shape(format!(
+                "column '{SERIES_KEY}' must be a list of {n_rows} values"
+            )));
+        }
+    };
+    let mut values = Array2::zeros((n_rows, names.len()));
+    for (j, (name, c)) in names.iter().zip(&columns).enumerate() {
+        for (row, v) in c.iter().enumerate() {
+            values[[row, j]] = number(Some(v), row, name)?;
+        }
+    }
+    Ok(Rows { values, series })
+}
+
+fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let mut records = reader.records();
+    let first = match records.next() {
+        None => return Err(ContractError::NoRows),
+        Some(r) => r.map_err(|e| ContractError::MalformedCsv(e.to_string()))?,
+    };
+    let is_header = first.iter().any(|f| f.parse::<f64>().is_err());
+    // column of each model feature, and of the series (header only)
+    let (columns, series_at, data_rows) = if is_header {
+        let header: Vec<&str> = first.iter().collect();
+        let columns: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                header
+                    .iter()
+                    .position(|h| h == n)
+                    .ok_or_else(|| ContractError::MissingFeature {
+                        row: 0,
+                        feature: n.clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        (columns, header.iter().position(|h| *h == SERIES_KEY), None)
+    } else {
+        ((0..names.len()).collect(), None, Some(first))
+    };
+    let mut flat = Vec::new();
+    let mut series = Vec::new();
+    let rest = records.map(|r| r.map_err(|e| ContractError::MalformedCsv(e.to_string())));
+    for (row, record) in data_rows.into_iter().map(Ok).chain(rest).enumerate() {
+        let record = record?;
+        if !is_header && record.len() != names.len() {
+            return Err(ContractError::WrongCount {
+                row,
+                expected: names.len(),
+                got: record.len(),
+                names: names.join(", "),
+            });
+        }
+        for (&at, name) in columns.iter().zip(names) {
+            let text = record
+                .get(at)
+                .ok_or_else(|| ContractError::MissingFeature {
+                    row,
+                    feature: name.clone(),
+                })?;
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => flat.push(v),
+                _ => {
+                    return Err(ContractError::NotNumeric {
+                        row,
+                        feature: name.clone(),
+                        found: format!("{:?}", truncate(text)),
+                    });
+                }
+            }
+        }
+        series.push(series_at.and_then(|i| record.get(i)).map(str::to_string));
+    }
+    if series.is_empty() {
+        return Err(ContractError::NoRows);
+    }
+    let values = Array2::from_shape_vec((series.len(), names.len()), flat)
+        .expect("one value per feature per row");
+    Ok(Rows { values, series })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn names() -> Vec<String> {
+        vec!["feature_1".into(), "feature_2".into()]
+    }
+
+    fn json(body: &str) -> Result<Rows, ContractError> {
+        parse_request("application/json", body.as_bytes(), &names())
+    }
+
+    #[test]
+    fn every_json_shape_gives_the_same_rows() {
+        let records = json(r#"[{"feature_1": 1, "feature_2": 2.5}, {"feature_2": 4, "feature_1": 3, "timestamp": "2020-01-01 00:00:00"}]"#).unwrap();
+        let columns = json(r#"{"feature_2": [2.5, 4], "feature_1": [1, 3]}"#).unwrap();
+        assert_eq!(records.values, columns.values);
+        assert_eq!(records.values.row(1).to_vec(), vec![3.0, 4.0]);
+        let single = json(r#"{"feature_1": 1, "feature_2": 2.5, "extra": [1, 2]}"#);
+        assert!(
+            matches!(single, Err(ContractError::Shape(_))),
+            "mixed scalars and lists are ambiguous"
+        );
+        let single = json(r#"{"feature_1": 1, "feature_2": 2.5}"#).unwrap();
+        assert_eq!(single.values.dim(), (1, 2));
+    }
+
+    #[test]
+    fn series_is_read_from_records_columns_and_csv() {
+        let r = json(r#"[{"feature_1": 1, "feature_2": 2, "series": "pump-7"}, {"feature_1": 1, "feature_2": 2, "series": 3}]"#).unwrap();
+        assert_eq!(r.series, vec![Some("pump-7".into()), Some("3".into())]);
+        let c = json(r#"{"feature_1": [1], "feature_2": [2], "series": ["a"]}"#).unwrap();
+        assert_eq!(c.series, vec![Some("a".into())]);
+        let csv =
+            parse_request("text/csv", b"series,feature_2,feature_1\nx,2,1\n", &names()).unwrap();
+        assert_eq!(csv.series, vec![Some("x".into())]);
+        assert_eq!(csv.values.row(0).to_vec(), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn csv_with_and_without_header() {
+        let plain = parse_request("text/csv; charset=utf-8", b"1,2\n3,4\n", &names()).unwrap();
+        assert_eq!(plain.values.row(1).to_vec(), vec![3.0, 4.0]);
+        let header = parse_request(
+            "text/csv",
+            b"timestamp,feature_2,feature_1\n2020-01-01,2,1\n",
+            &names(),
+        )
+        .unwrap();
+        assert_eq!(header.values.row(0).to_vec(), vec![1.0, 2.0]);
+        let e = parse_request("text/csv", b"1,2,3\n", &names()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ContractError::WrongCount {
+                    expected: 2,
+                    got: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_bad_input_gets_its_own_message() {
+        let cases: Vec<(&str, &[u8], &str)> = vec![
+            ("text/plain", b"1,2", "unsupported content type"),
+            ("application/json", b"{not json", "not valid JSON"),
+            ("application/json", b"[]", "no rows"),
+            ("application/json", b"42", "got a JSON number"),
+            (
+                "application/json",
+                br#"[{"feature_1": 1}]"#,
+                "'feature_2' is missing",
+            ),
+            (
+                "application/json",
+                br#"[{"feature_1": 1, "feature_2": "NaN"}]"#,
+                "the string \"NaN\"",
+            ),
+            (
+                "application/json",
+                br#"[{"feature_1": 1, "feature_2": null}]"#,
+                "a JSON null",
+            ),
+            (
+                "application/json",
+                br#"[{"feature_1": 1, "feature_2": 1e999}]"#,
+                "not valid JSON",
+            ),
+            (
+                "application/json",
+                br#"{"feature_1": [1, 2], "feature_2": [1]}"#,
+                "has 1 values",
+            ),
+            ("application/json", br#"[1, 2]"#, "not a record"),
+            ("text/csv", b"", "no rows"),
+            ("text/csv", b"1,inf\n", "not a number"),
+            ("text/csv", b"feature_1\n1\n", "'feature_2' is missing"),
+        ];
+        for (content_type, body, expected) in cases {
+            let err = parse_request(content_type, body, &names()).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{content_type} {:?}: {err}",
+                String::from_utf8_lossy(body)
+            );
+            assert_eq!(
+                err.status(),
+                if content_type == "text/plain" {
+                    415
+                } else {
+                    400
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn predictions_match_the_tutorial_shape() {
+        let p = Predictions::new(&[-0.6, -0.4], -0.5, false);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"predictions":[-1,1]}"#
+        );
+        let d = Predictions::new(&[-0.6, -0.4], -0.5, true);
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"predictions":[-1,1],"scores":[-0.6,-0.4],"anomalies":[true,false]}"#
+        );
+        assert_eq!(d.anomaly_count(), 1);
+    }
+
+    proptest! {
+        /// No body, however odd, makes the parser panic; it answers rows or an error.
+        #[test]
+        fn the_parser_never_panics(body in prop::collection::vec(any::<u8>(), 0..300), csv in any::<bool>()) {
+            let ct = if csv { "text/csv" } else { "application/json" };
+            let _ = parse_request(ct, &body, &names());
+        }
+
+        #[test]
+        fn json_like_bodies_never_panic(body in r#"[\[\]{}"a-z_0-9:,. -]{0,120}"#) {
+            let _ = parse_request("application/json", body.as_bytes(), &names());
+        }
+
+        #[test]
+        fn records_round_trip(rows in prop::collection::vec((-1e9f64..1e9, -1e9f64..1e9), 1..20)) {
+            let records: Vec<Value> = rows.iter().map(|(a, b)| serde_json::json!({"feature_1": a, "feature_2": b})).collect();
+            let parsed = parse_request("application/json", serde_json::to_string(&records).unwrap().as_bytes(), &names()).unwrap();
+            for (i, (a, b)) in rows.iter().enumerate() {
+                prop_assert_eq!(parsed.values[[i, 0]], *a);
+                prop_assert_eq!(parsed.values[[i, 1]], *b);
+            }
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! SageMaker's container contract over HTTP: `GET /ping`, `POST /invocations`, port 8080.
+//!
+//! SageMaker starts an image as `docker run IMAGE serve` and expects it to answer `/ping` with
+//! 200 once it can take traffic, and `/invocations` with predictions. This server:
+//!
+//! * loads the model **before** it listens, so a missing or corrupt model stops the process with
+//!   a message and a non-zero exit instead of a server that answers 500 forever;
+//! * also answers `POST /endpoints/{name}/invocations`, the path the AWS SageMaker runtime
+//!   clients (boto3, the Rust SDK) call, so they work against a local server unchanged;
+//! * answers bad input with 4xx and a JSON `{"error": …}` naming the problem (see
+//!   [`crate::contract`]), 413 above the body limit, 408 when a request takes too long;
+//! * counts requests, rows and anomalies at `GET /metrics` (Prometheus text);
+//! * finishes in-flight requests on SIGTERM or Ctrl-C before it exits.
+//!
+//! ## Stateful windows
+//!
+//! A detector with trailing-median features needs each series' recent rows. The server keeps one
+//! window per series, in memory, keyed by the rows' `series` field (rows without one belong to the
+//! series `default`). Rows of one request are applied in order under one lock, so each request
+//! is atomic with respect to its series. Consequences a deployment must know:
+//!
+//! * **Restart**: windows start empty again; the first rows of each series after a restart are
+//!   scored against a shorter past (the very first row of a series gets a residual of 0).
+//! * **Several instances**: each instance keeps its own windows, so all rows of a series must go
+//!   to the same instance, in order (for example one series per Kinesis shard, one consumer per
+//!   shard, one endpoint instance) — otherwise every instance sees a gappy series.
+//! * **Memory**: at most `max_series` windows are kept; a request for a new series beyond that is
+//!   refused with 429 rather than evicting another series' history silently.
+//!
+//! A model without window features is fully stateless: any row can go to any instance.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ndarray::Array2;
+
+use crate::contract::{self, ContractError, ErrorBody, Predictions, Rows};
+use crate::features::PreprocessState;
+use crate::model::{ModelArtefact, ModelError};
+
+/// SageMaker's model directory, the last place a model is looked for.
+pub const SAGEMAKER_MODEL_DIR: &str = "/opt/ml/model";
+
+/// Rows above which scoring moves off the async workers onto a blocking thread.
+const BLOCKING_ROWS: usize = 2048;
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub host: String,
+    pub port: u16,
+    /// Larger bodies get 413. SageMaker's own limit for a real-time request is 6 MB.
+    pub max_body_bytes: usize,
+    /// A request (body included) that takes longer gets 408.
+    pub request_timeout: Duration,
+    /// Most series windows kept for a stateful model.
+    pub max_series: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+            max_body_bytes: 6 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_series: 10_000,
+        }
+    }
+}
+
+/// Where the model comes from: `--model`, else `$MODEL_PATH`, else `/opt/ml/model/`.
+pub fn resolve_model_path(flag: Option<&Path>) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| {
+            std::env::var_os("MODEL_PATH")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(SAGEMAKER_MODEL_DIR))
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    rows: AtomicU64,
+    anomalies: AtomicU64,
+    client_errors: AtomicU64,
+}
+
+/// The server's shared state: the model, the series windows, the counters.
+pub struct App {
+    model: ModelArtefact,
+    windows: Mutex<HashMap<String, PreprocessState>>,
+    max_series: usize,
+    counters: Counters,
+}
+
+/// A failed invocation: status and message.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl From<ContractError> for ApiError {
+    fn from(e: ContractError) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl App {
+    pub fn new(model: ModelArtefact, max_series: usize) -> Self {
+        Self {
+            model,
+            windows: Mutex::new(HashMap::new()),
+            max_series,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Scores a parsed request: stateless models directly, stateful ones through their series windows.
+    fn score(&self, rows: &Rows) -> Result<Vec<f64>, ApiError> {
+        let detector = &self.model.detector;
+        let features = if detector.preprocess.is_stateful() {
+            self.advance_windows(rows)?
+        } else {
+            rows.values.clone()
+        };
+        let scores = detector
+            .forest
+            .score_samples(features.view())
+            .map_err(|e| ApiError {
+                // the contract already checked width and finiteness, so this is not the client's fault
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("scoring failed: {e}"),
+            })?;
+        Ok(scores.to_vec())
+    }
+
+    /// Feeds each row to its series' window, in order, under one lock; returns the features.
+    fn advance_windows(&self, rows: &Rows) -> Result<Array2<f64>, ApiError> {
+        let detector = &self.model.detector;
+        let mut features = Array2::zeros(rows.values.raw_dim());
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // refuse before touching any window, so a refused request changes nothing
+        let new_series = rows
+            .series
+            .iter()
+            .map(|s| s.as_deref().unwrap_or("default"))
+            .filter(|s| !windows.contains_key(*s))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        if windows.len() + new_series > self.max_series {
+            return Err(ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: format!(
+                    "this server keeps at most {} series windows; restart it or raise --max-series",
+                    self.max_series
+                ),
+            });
+        }
+        for (i, (row, series)) in rows.values.rows().into_iter().zip(&rows.series).enumerate() {
+            let key = series.as_deref().unwrap_or("default");
+            if !windows.contains_key(key) {
+                let fresh = detector
+                    .preprocess
+                    .state(detector.n_features())
+                    .map_err(|e| ApiError {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        message: e.to_string(),
+                    })?;
+                windows.insert(key.to_string(), fresh);
+            }
+            let state = windows.get_mut(key).expect("inserted above");
+            let row: Vec<f64> = row.to_vec();
+            let out = state.try_transform_row(&row).map_err(|e| ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            })?;
+            features
+                .row_mut(i)
+                .iter_mut()
+                .zip(out)
+                .for_each(|(f, v)| *f = *v);
+        }
+        Ok(features)
+    }
+}
+
+/// Whether the caller asked for scores: `?scores=true`, or SageMaker's custom attributes header
+/// (`X-Amzn-SageMaker-Custom-Attributes: scores=true`, which SDK clients can set).
+fn wants_scores(query: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    let bad = |v: &str| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!("scores must be true or false, got '{v}'"),
+    };
+    let parse = |v: &str| match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        other => Err(bad(other)),
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        if let Some(v) = pair.strip_prefix("scores=") {
+            return parse(v);
+        }
+    }
+    let attributes = headers
+        .get("x-amzn-sagemaker-custom-attributes")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for pair in attributes.split([',', ';']).map(str::trim) {
+        if let Some(v) = pair.strip_prefix("scores=") {
+            return parse(v);
+        }
+    }
+    Ok(false)
+}
+
+async fn ping() -> StatusCode {
+    // the model is loaded before the server listens, so answering at all means ready
+    StatusCode::OK
+}
+
+async fn invocations(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    app.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let result = invoke(&app, query.as_deref(), &headers, body).await;
+    match result {
+        Ok(p) => {
+            app.counters
+                .rows
+                .fetch_add(p.predictions.len() as u64, Ordering::Relaxed);
+            app.counters
+                .anomalies
+                .fetch_add(p.anomaly_count() as u64, Ordering::Relaxed);
+            Json(p).into_response()
+        }
+        Err(e) => {
+            if e.status.is_client_error() {
+                app.counters.client_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn invoke(
+    app: &Arc<App>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Predictions, ApiError> {
+    let body = body.map_err(|r| ApiError {
+        status: r.status(),
+        message: r.body_text(),
+    })?;
+    let detailed = wants_scores(query, headers)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)");
+    let rows = contract::parse_request(content_type, &body, &app.model.detector.feature_names)?;
+    let threshold = app.model.detector.threshold();
+    let scores = if rows.values.nrows() > BLOCKING_ROWS {
+        let app = Arc::clone(app);
+        tokio::task::spawn_blocking(move || app.score(&rows))
+            .await
+            .map_err(|e| ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("scoring task failed: {e}"),
+            })??
+    } else {
+        app.score(&rows)?
+    };
+    Ok(Predictions::new(&scores, threshold, detailed))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let c = &app.counters;
+    let series = app.windows.lock().map(|w| w.len()).unwrap_or(0);
+    let text = format!(
+        "# TYPE anomaly_kit_requests_total counter\nanomaly_kit_requests_total {}\n\
+         # TYPE anomaly_kit_rows_total counter\nanomaly_kit_rows_total {}\n\
+         # TYPE anomaly_kit_anomalies_total counter\nanomaly_kit_anomalies_total {}\n\
+         # TYPE anomaly_kit_client_errors_total counter\nanomaly_kit_client_errors_total {}\n\
+         # TYPE anomaly_kit_series gauge\nanomaly_kit_series {series}\n",
+        c.requests.load(Ordering::Relaxed),
+        c.rows.load(Ordering::Relaxed),
+        c.anomalies.load(Ordering::Relaxed),
+        c.client_errors.load(Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Logs each request (method, path, status, microseconds) and enforces the request timeout.
+async fn log_and_time_out(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = Instant::now();
+    let response = match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: format!("the request took longer than {timeout:?}"),
+        }
+        .into_response(),
+    };
+    tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+/// The routes, ready to serve.
+pub fn router(app: Arc<App>, config: &ServeConfig) -> Router {
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/invocations", post(invocations))
+        .route("/endpoints/{name}/invocations", post(invocations))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            config.request_timeout,
+            log_and_time_out,
+        ))
+        .with_state(app)
+}
+
+/// Loads the model or says why not.
+pub fn load_model(path: &Path) -> Result<ModelArtefact, ModelError> {
+    ModelArtefact::load(path)
+}
+
+/// Binds the listener (so the caller learns the port, even for port 0) and returns a future that
+/// serves until `shutdown` completes, then finishes in-flight requests.
+pub async fn bind<S>(
+    model: ModelArtefact,
+    config: &ServeConfig,
+    shutdown: S,
+) -> std::io::Result<(
+    SocketAddr,
+    impl Future<Output = std::io::Result<()>> + use<S>,
+)>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    let app = Arc::new(App::new(model, config.max_series));
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+    let addr = listener.local_addr()?;
+    let router = router(app, config);
+    Ok((addr, async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }))
+}
+
+/// Completes on SIGTERM (how SageMaker and Docker stop a container) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
