@@ -144,6 +144,14 @@ pub fn parse_request(
 }
 
 fn parse_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
+    if let Some(rows) = fast::records(body, names) {
+        return Ok(rows);
+    }
+    general_json(body, names)
+}
+
+/// Any accepted JSON shape, through a `Value` tree; also the path that explains errors.
+fn general_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ContractError::MalformedJson(e.to_string()))?;
     match value {
@@ -365,6 +373,97 @@ fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
     Ok(Rows { values, series })
 }
 
+/// The common request — a list of flat records — read straight into the row buffer: keys are
+/// borrowed from the body, values of other keys skipped, no tree built. Anything unusual (another
+/// shape, an escaped key, a missing or non-numeric feature) returns `None`, and the general path
+/// parses the body again and says what is wrong.
+mod fast {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{Rows, SERIES_KEY, Value, series_of};
+
+    struct Records<'a> {
+        names: &'a [String],
+        flat: Vec<f64>,
+        series: Vec<Option<String>>,
+    }
+
+    pub(super) fn records(body: &[u8], names: &[String]) -> Option<Rows> {
+        let starts_a_list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        if !starts_a_list {
+            return None;
+        }
+        let mut records = Records {
+            names,
+            flat: Vec::new(),
+            series: Vec::new(),
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        de::Deserializer::deserialize_seq(&mut de, &mut records).ok()?;
+        de.end().ok()?;
+        let n = records.series.len();
+        if n == 0 {
+            return None;
+        }
+        let values = ndarray::Array2::from_shape_vec((n, names.len()), records.flat).ok()?;
+        Some(Rows {
+            values,
+            series: records.series,
+        })
+    }
+
+    impl<'de> Visitor<'de> for &mut Records<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Row(&mut *self))?.is_some() {}
+            Ok(())
+        }
+    }
+
+    struct Row<'r, 'a>(&'r mut Records<'a>);
+
+    impl<'de> DeserializeSeed<'de> for Row<'_, '_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Row<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a record")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            let records = self.0;
+            let start = records.flat.len();
+            records.flat.resize(start + records.names.len(), f64::NAN);
+            let mut series = None;
+            while let Some(key) = map.next_key::<&'de str>()? {
+                if let Some(j) = records.names.iter().position(|n| n == key) {
+                    records.flat[start + j] = map.next_value::<f64>()?;
+                } else if key == SERIES_KEY {
+                    let row = records.series.len();
+                    series = series_of(Some(&map.next_value::<Value>()?), row)
+                        .map_err(de::Error::custom)?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if records.flat[start..].iter().any(|v| v.is_nan()) {
+                return Err(de::Error::custom("a feature is missing"));
+            }
+            records.series.push(series);
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,6 +610,23 @@ mod tests {
         #[test]
         fn json_like_bodies_never_panic(body in r#"[\[\]{}"a-z_0-9:,. -]{0,120}"#) {
             let _ = parse_request("application/json", body.as_bytes(), &names());
+        }
+
+        /// The fast path and the general path read the same rows from any list of records.
+        #[test]
+        fn fast_and_general_paths_agree(
+            rows in prop::collection::vec((-1e6f64..1e6, -1e6f64..1e6, prop::option::of("[a-z]{1,4}"), any::<bool>()), 1..12),
+        ) {
+            let records: Vec<Value> = rows.iter().map(|(a, b, series, extra)| {
+                let mut r = serde_json::json!({"feature_2": b, "feature_1": a});
+                if let Some(s) = series { r["series"] = serde_json::json!(s); }
+                if *extra { r["timestamp"] = serde_json::json!("2020-01-01 00:00:00"); }
+                r
+            }).collect();
+            let body = serde_json::to_vec(&records).unwrap();
+            let fast = fast::records(&body, &names()).expect("the common shape takes the fast path");
+            let general = general_json(&body, &names()).unwrap();
+            prop_assert_eq!(fast, general);
         }
 
         #[test]
