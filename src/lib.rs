@@ -22,6 +22,8 @@
 //! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
 //! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
 //! | [`contract`] | the `/invocations` request and response, shared by server, stream and Lambda |
+//! | [`stream`] | stream records and a stream consumer's batch logic (the Lambda's job) |
+//! | `live` | the walkthrough's embedded stream through the local server (feature `serve`) |
 
 pub mod benchmark;
 pub mod contract;
@@ -30,12 +32,15 @@ pub mod experiment;
 pub mod features;
 pub mod forest;
 pub mod frame;
+#[cfg(feature = "serve")]
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod rng;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod stream;
 pub mod synth;
 
 // Re-exported so a notebook needs a single `:dep` on the kit.

@@ -319,6 +319,12 @@ struct WalkthroughArgs {
     /// Print the report as JSON (and nothing else) on stdout.
     #[arg(long)]
     json: bool,
+    /// Skip the live part (streaming the test set through the local server).
+    #[arg(long)]
+    no_live: bool,
+    /// Pace the live stream at this many rows per second (the tutorial: 10); default: as fast as it goes.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// Polars truncates wide tables by default; the CLI's tables are small, so show them whole.
@@ -1018,16 +1024,110 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
         bar.set_message(step.label());
     })?;
     bar.finish_and_clear();
+    if !a.json {
+        print_walkthrough(&report)?;
+    }
+    #[cfg(feature = "serve")]
+    let live = if a.no_live {
+        None
+    } else {
+        Some(live_stream(&report, a.rate, a.json)?)
+    };
+    #[cfg(not(feature = "serve"))]
+    let live: Option<()> = None;
     let seconds = started.elapsed().as_secs_f64();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if let Some(live) = &live {
+            json["stream"] = serde_json::to_value(live)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print_walkthrough(&report, seconds)?;
+        println!(
+            "\nDone in {seconds:.1} s. Next:\n  anomaly-kit evaluate --model {} --input {} --labels {}\n  anomaly-kit serve --model {} --host 127.0.0.1 --port 8080",
+            report.artefacts.model.display(),
+            report.artefacts.test_csv.display(),
+            report.artefacts.test_labels_csv.display(),
+            report.artefacts.model.display()
+        );
     }
     Ok(())
 }
 
-fn print_walkthrough(r: &WalkthroughReport, seconds: f64) -> Result<()> {
+/// The live part: the test CSV streamed through the local server, anomalies shown as they come.
+#[cfg(feature = "serve")]
+fn live_stream(
+    report: &WalkthroughReport,
+    rate: Option<f64>,
+    quiet: bool,
+) -> Result<anomaly_kit::live::LiveReport> {
+    use anomaly_kit::live::{self, LiveEvent, LiveOptions};
+    let model = ModelArtefact::load(&report.artefacts.model)?;
+    let table = frame::read_csv(&report.artefacts.test_csv, &CsvOptions::default())?;
+    let options = LiveOptions {
+        rate,
+        ..LiveOptions::default()
+    };
+    if !quiet {
+        println!(
+            "\nLive: streaming {} ({} rows) in batches of {} to the {} model served on loopback{} ...",
+            report.artefacts.test_csv.display(),
+            table.n_rows(),
+            options.write_batch,
+            model.recipe,
+            rate.map(|r| format!(" at {r} rows/s")).unwrap_or_default()
+        );
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(table.n_rows() as u64)
+    };
+    bar.set_style(ProgressStyle::with_template(
+        "[{elapsed_precise}] {bar:30} {pos}/{len} rows  {msg}",
+    )?);
+    let (mut shown, show_max) = (0usize, if rate.is_some() { usize::MAX } else { 10 });
+    let result = live::run_live(model, &table, &options, |event| match event {
+        LiveEvent::Progress { done, .. } => bar.set_position(done as u64),
+        LiveEvent::Anomaly { record, timestamp } => {
+            let line = format!(
+                "anomaly: row {} ({}) score {:.3}",
+                record.row.unwrap_or_default(),
+                timestamp.unwrap_or("-"),
+                record.score.unwrap_or(f64::NAN)
+            );
+            if !quiet && shown < show_max {
+                bar.suspend(|| println!("  {line}"));
+            }
+            shown += 1;
+            bar.set_message(line);
+        }
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        if shown > show_max {
+            println!("  ... and {} more", shown - show_max);
+        }
+        println!(
+            "Live tally: {} records sent, {} scored, {} failed, {} anomalies (offline: {}); streamed predictions {} the offline ones. {:.0} records/s from CSV row to prediction ({:.2} s).",
+            result.records_sent,
+            result.records_scored,
+            result.records_failed,
+            result.anomalies,
+            result.offline_anomalies,
+            if result.matches_offline {
+                "equal"
+            } else {
+                "DIFFER FROM"
+            },
+            result.records_per_second,
+            result.seconds
+        );
+    }
+    Ok(result)
+}
+
+fn print_walkthrough(r: &WalkthroughReport) -> Result<()> {
     println!("anomaly-kit walkthrough: the tutorial's offline steps, with its defects fixed\n");
     for (what, d) in [("train", &r.train), ("test", &r.test)] {
         println!(
@@ -1069,11 +1169,5 @@ fn print_walkthrough(r: &WalkthroughReport, seconds: f64) -> Result<()> {
     for p in r.artefacts.all() {
         println!("  {}", p.display());
     }
-    println!(
-        "\nDone in {seconds:.1} s. Score new data with the saved model:\n  anomaly-kit evaluate --model {} --input {} --labels {}",
-        r.artefacts.model.display(),
-        r.artefacts.test_csv.display(),
-        r.artefacts.test_labels_csv.display()
-    );
     Ok(())
 }

@@ -326,6 +326,14 @@ fn walkthrough_reproduces_the_honest_figures() {
     assert!(improved["f1"].as_f64().unwrap() >= 0.98, "{improved}");
     // the same-seed trap is detected, not assumed
     assert_eq!(report["same_seed"]["test_equals_train"], true);
+    // the live part: every row of the test CSV streamed, scored once, and equal to offline
+    let stream = &report["stream"];
+    assert_eq!(stream["records_sent"], 10_000, "{stream}");
+    assert_eq!(stream["records_scored"], 10_000, "{stream}");
+    assert_eq!(stream["records_failed"], 0, "{stream}");
+    assert_eq!(stream["matches_offline"], true, "{stream}");
+    assert_eq!(stream["anomalies"], stream["offline_anomalies"], "{stream}");
+    assert_eq!(stream["anomalies"], improved["flagged"], "{stream}");
     // every trend kind is reported, and random walk is fixed by the improved recipe too
     let trends = report["trends"].as_array().unwrap();
     assert_eq!(trends.len(), 4);

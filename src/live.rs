@@ -1,0 +1,217 @@
+//! The walkthrough's live part, embedded: no AWS and no external server, but every real piece.
+//!
+//! The test set (read back from its CSV) is written to an in-memory stream in batches, as the
+//! tutorial's writer put 10 rows at a time on Kinesis; a consumer reads the stream in larger
+//! batches, as Lambda's event-source mapping would, and does the Lambda's job with
+//! [`crate::stream`]: one `/invocations` request per batch to the real server, listening on a
+//! loopback port. The predictions that come back must equal the offline predictions of the same
+//! model on the same rows — trailing-window features included, since the rows arrive in order on
+//! one series.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::contract::Predictions;
+use crate::frame::Table;
+use crate::model::ModelArtefact;
+use crate::serve::{self, ServeConfig};
+use crate::stream::{self, Incoming, ScoredRecord};
+
+/// How the live run streams.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Rows per `PutRecords`-like write (the tutorial's writer: 10).
+    pub write_batch: usize,
+    /// Most records handed to one consumer call (Lambda's batch size; AWS's default is 100).
+    pub read_batch: usize,
+    /// Pace the writer at this many rows per second; `None` streams as fast as the path allows.
+    pub rate: Option<f64>,
+    /// The series name the rows are written under.
+    pub series: String,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            write_batch: 10,
+            read_batch: 100,
+            rate: None,
+            series: "test".into(),
+        }
+    }
+}
+
+/// What the live run saw; the JSON keys are part of the walkthrough's report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LiveReport {
+    pub records_sent: usize,
+    pub records_scored: usize,
+    pub records_failed: usize,
+    pub anomalies: usize,
+    pub offline_anomalies: usize,
+    /// Every streamed prediction equals the offline prediction of the same row.
+    pub matches_offline: bool,
+    pub endpoint: String,
+    pub seconds: f64,
+    /// Records per second from CSV row to prediction.
+    pub records_per_second: f64,
+}
+
+/// Progress of a live run, for displays.
+pub enum LiveEvent<'a> {
+    /// `done` of `total` records have a prediction.
+    Progress { done: usize, total: usize },
+    /// A record was flagged.
+    Anomaly {
+        record: &'a ScoredRecord,
+        timestamp: Option<&'a str>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot start the local server: {0}")]
+    Server(#[from] std::io::Error),
+    #[error("the endpoint call failed: {0}")]
+    Endpoint(String),
+    #[error(transparent)]
+    Stream(#[from] stream::StreamError),
+    #[error("scoring the rows offline failed: {0}")]
+    Offline(String),
+    #[error("a record came back without its row number")]
+    LostRow,
+}
+
+/// Streams `table` through the model served on loopback; `on_event` sees progress and anomalies.
+pub fn run_live(
+    model: ModelArtefact,
+    table: &Table,
+    options: &LiveOptions,
+    mut on_event: impl FnMut(LiveEvent<'_>),
+) -> Result<LiveReport, LiveError> {
+    let offline: Vec<i32> = model
+        .detector
+        .predict(table.values.view())
+        .map_err(|e| LiveError::Offline(e.to_string()))?;
+    let names = model.detector.feature_names.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServeConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..ServeConfig::default()
+    };
+    let (addr, server) = runtime.block_on(serve::bind(model, &config, async {
+        let _ = stopped.await;
+    }))?;
+    let server = runtime.spawn(server);
+    let endpoint = format!("http://{addr}/invocations?scores=true");
+    let client = reqwest::Client::new();
+
+    let total = table.n_rows();
+    let started = Instant::now();
+    let mut streamed: Vec<Option<i32>> = vec![None; total];
+    let (mut scored, mut failed, mut anomalies) = (0, 0, 0);
+    // the in-memory stream: bounded, so a fast writer waits for the reader as it would for a shard
+    let (put, take) = mpsc::sync_channel::<(String, Vec<u8>)>(4 * options.read_batch.max(1));
+    let names = &names;
+    let result = std::thread::scope(|scope| -> Result<(), LiveError> {
+        // the writer owns the sending end: when it is done, the stream closes and the reader stops
+        let writer = scope.spawn(move || {
+            let pause = options
+                .rate
+                .map(|r| Duration::from_secs_f64(options.write_batch as f64 / r.max(1e-9)));
+            for (chunk_start, rows) in (0..total)
+                .step_by(options.write_batch.max(1))
+                .map(|s| (s, s..(s + options.write_batch.max(1)).min(total)))
+            {
+                for i in rows {
+                    let values: Vec<f64> = table.values.row(i).to_vec();
+                    let timestamp = table.index.as_ref().map(|ix| ix[i].as_str());
+                    let data =
+                        stream::encode_record(names, &values, &options.series, i as u64, timestamp);
+                    if put.send((format!("{i:012}"), data)).is_err() {
+                        return;
+                    }
+                }
+                if let Some(p) = pause
+                    && chunk_start + options.write_batch < total
+                {
+                    std::thread::sleep(p);
+                }
+            }
+        });
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::with_capacity(options.read_batch);
+        while let Ok(first) = take.recv() {
+            batch.clear();
+            batch.push(first);
+            while batch.len() < options.read_batch.max(1) {
+                match take.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let incoming: Vec<Incoming> = batch
+                .iter()
+                .map(|(id, data)| Incoming { id, data })
+                .collect();
+            let prepared = stream::prepare_batch(&incoming);
+            failed += prepared.failed.len();
+            let body = prepared.body.clone();
+            let predictions: Predictions = runtime
+                .block_on(async {
+                    let response = client
+                        .post(&endpoint)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                    response.json::<Predictions>().await
+                })
+                .map_err(|e| LiveError::Endpoint(e.to_string()))?;
+            let outcome = prepared.outcome(predictions)?;
+            for record in &outcome.scored {
+                let row = record.row.ok_or(LiveError::LostRow)? as usize;
+                streamed[row] = Some(record.prediction);
+                scored += 1;
+                if record.prediction == -1 {
+                    anomalies += 1;
+                    on_event(LiveEvent::Anomaly {
+                        record,
+                        timestamp: table.index.as_ref().map(|ix| ix[row].as_str()),
+                    });
+                }
+            }
+            on_event(LiveEvent::Progress {
+                done: scored + failed,
+                total,
+            });
+        }
+        writer
+            .join()
+            .map_err(|_| LiveError::Endpoint("the stream writer panicked".into()))?;
+        Ok(())
+    });
+    let _ = stop.send(());
+    let _ = runtime.block_on(server);
+    result?;
+    let seconds = started.elapsed().as_secs_f64();
+    let matches_offline = streamed.iter().zip(&offline).all(|(s, o)| *s == Some(*o));
+    Ok(LiveReport {
+        records_sent: total,
+        records_scored: scored,
+        records_failed: failed,
+        anomalies,
+        offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
+        matches_offline,
+        endpoint: format!("http://{addr}/invocations"),
+        seconds,
+        records_per_second: total as f64 / seconds.max(1e-9),
+    })
+}
