@@ -116,6 +116,17 @@ fn records(d: &Synthetic, rows: std::ops::Range<usize>) -> Value {
     )
 }
 
+/// What the model answers offline for the first `n` rows, scored as one batch from a fresh window.
+fn offline_predictions(m: &ModelArtefact, test: &Synthetic, n: usize) -> Vec<i64> {
+    let rows = test.values.slice(ndarray::s![..n, ..]);
+    m.detector
+        .predict(rows)
+        .unwrap()
+        .into_iter()
+        .map(i64::from)
+        .collect()
+}
+
 fn predictions(v: &Value) -> Vec<i64> {
     v["predictions"]
         .as_array()
@@ -129,13 +140,7 @@ fn predictions(v: &Value) -> Vec<i64> {
 async fn every_input_shape_gives_the_offline_predictions() {
     let m = model(false);
     let test = data(101);
-    let offline: Vec<i64> = m
-        .detector
-        .predict(test.values.slice(ndarray::s![..20, ..]))
-        .unwrap()
-        .into_iter()
-        .map(i64::from)
-        .collect();
+    let offline = offline_predictions(&m, &test, 20);
     let server = Server::start(m, ServeConfig::default()).await;
     assert_eq!(
         reqwest::get(server.url("/ping")).await.unwrap().status(),
@@ -316,13 +321,7 @@ async fn each_bad_input_class_gets_its_status_and_message() {
 async fn stateful_windows_follow_each_series_across_requests() {
     let m = model(true);
     let test = data(101);
-    let offline: Vec<i64> = m
-        .detector
-        .predict(test.values.slice(ndarray::s![..60, ..]))
-        .unwrap()
-        .into_iter()
-        .map(i64::from)
-        .collect();
+    let offline = offline_predictions(&m, &test, 60);
     let server = Server::start(
         m,
         ServeConfig {
