@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::features::{FeatureError, Preprocess, PreprocessState};
 use crate::forest::{
     Contamination, ForestError, IsolationForest, IsolationForestParams, IsolationForestValidParams,
-    percentile,
 };
 
 /// How the decision threshold on `score_samples` is chosen at training time.
@@ -114,29 +113,24 @@ impl DetectorSpec {
                 got: l.len(),
             });
         }
-        let params: IsolationForestValidParams = linfa::ParamGuard::check(self.forest.clone())?;
-        let features = self.preprocess.transform(x)?;
-        let forest = IsolationForest::fit_array(&params, features.view())?;
-        let rate = match self.threshold {
-            ThresholdRule::Forest => None,
+        // A label-rate threshold is the forest's own contamination quantile, with the rate
+        // taken from the labels: the forest computes it while fitting, in one scoring pass.
+        let forest_params = match self.threshold {
+            ThresholdRule::Forest => self.forest.clone(),
             ThresholdRule::LabelRate => {
                 let l = labels.ok_or(DetectorError::NoLabels)?;
                 let rate = l.iter().filter(|&&a| a).count() as f64 / l.len().max(1) as f64;
                 if !(rate > 0.0 && rate <= 0.5) {
                     return Err(DetectorError::BadLabelRate { rate });
                 }
-                Some(rate)
+                self.forest
+                    .clone()
+                    .contamination(Contamination::Fraction(rate))
             }
         };
-        let forest = match rate {
-            None => forest,
-            Some(rate) => {
-                let train_scores = forest.score_samples(features.view())?;
-                let offset =
-                    percentile(train_scores.as_slice().expect("fresh array"), 100.0 * rate);
-                forest.with_offset(offset)
-            }
-        };
+        let params: IsolationForestValidParams = linfa::ParamGuard::check(forest_params)?;
+        let features = self.preprocess.transform(x)?;
+        let forest = IsolationForest::fit_array(&params, features.view())?;
         Ok(Detector {
             feature_names: feature_names.to_vec(),
             preprocess: self.preprocess,
