@@ -170,7 +170,7 @@ fn general_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -219,7 +219,7 @@ fn truncate(s: &str) -> String {
     }
 }
 
-fn series_of(v: Option<&Value>, row: usize) -> Result<Option<String>, ContractError> {
+pub(crate) fn series_of(v: Option<&Value>, row: usize) -> Result<Option<String>, ContractError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

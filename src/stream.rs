@@ -27,7 +27,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{Predictions, SERIES_KEY};
+use crate::contract::{Predictions, SERIES_KEY, json_kind, series_of};
 
 /// The key holding a record's row number within its series.
 pub const ROW_KEY: &str = "row";
@@ -100,21 +100,26 @@ pub fn prepare_batch(records: &[Incoming<'_>]) -> PreparedBatch {
     let mut failed = Vec::new();
     for r in records {
         match serde_json::from_slice::<Value>(r.data) {
-            Ok(Value::Object(map)) => {
-                sent.push(SentRecord {
+            Ok(Value::Object(map)) => match series_of(map.get(SERIES_KEY), 0) {
+                Ok(series) => {
+                    sent.push(SentRecord {
+                        id: r.id.to_string(),
+                        series,
+                        row: map.get(ROW_KEY).and_then(Value::as_u64),
+                    });
+                    decoded.push(Value::Object(map));
+                }
+                Err(_) => failed.push(FailedRecord {
                     id: r.id.to_string(),
-                    series: map.get(SERIES_KEY).and_then(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .or_else(|| v.as_u64().map(|n| n.to_string()))
-                    }),
-                    row: map.get(ROW_KEY).and_then(Value::as_u64),
-                });
-                decoded.push(Value::Object(map));
-            }
+                    reason: "series must be a string or a number".into(),
+                }),
+            },
             Ok(other) => failed.push(FailedRecord {
                 id: r.id.to_string(),
-                reason: format!("a record must be a JSON object, got {}", kind(&other)),
+                reason: format!(
+                    "a record must be a JSON object, got a JSON {}",
+                    json_kind(&other)
+                ),
             }),
             Err(e) => failed.push(FailedRecord {
                 id: r.id.to_string(),
@@ -124,17 +129,6 @@ pub fn prepare_batch(records: &[Incoming<'_>]) -> PreparedBatch {
     }
     let body = serde_json::to_vec(&Value::Array(decoded)).expect("decoded JSON serialises again");
     PreparedBatch { body, failed, sent }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 impl PreparedBatch {
@@ -258,6 +252,10 @@ mod tests {
                 id: "4",
                 data: b"[1, 2]",
             },
+            Incoming {
+                id: "5",
+                data: br#"{"feature_1": 1, "feature_2": 2, "series": true}"#,
+            },
         ];
         let prepared = prepare_batch(&batch);
         assert_eq!(
@@ -266,14 +264,14 @@ mod tests {
                 .iter()
                 .map(|f| f.id.as_str())
                 .collect::<Vec<_>>(),
-            vec!["1", "3", "4"]
+            vec!["1", "3", "4", "5"]
         );
         assert_eq!(prepared.len(), 1);
         let outcome = prepared
             .outcome(Predictions::new(&[-0.3], -0.5, false))
             .unwrap();
         assert_eq!(outcome.scored[0].row, Some(7));
-        assert_eq!(outcome.failed.len(), 3);
+        assert_eq!(outcome.failed.len(), 4);
     }
 
     #[test]
