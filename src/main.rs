@@ -524,10 +524,8 @@ fn cell_labels(a: &PlotArgs, table: &Table) -> Result<ndarray::Array2<u8>> {
     let source = match (explicit, &a.labels.labels) {
         (Some(path), _) => Some(path),
         (None, Some(path))
-            if table
-                .feature_names
-                .iter()
-                .all(|f| frame::csv_header(path).is_ok_and(|h| h.contains(f))) =>
+            if frame::csv_header(path)
+                .is_ok_and(|header| table.feature_names.iter().all(|f| header.contains(f))) =>
         {
             Some(path)
         }

@@ -191,7 +191,10 @@ impl App {
                 ),
             });
         }
-        for (i, (row, series)) in rows.values.rows().into_iter().zip(&rows.series).enumerate() {
+        let values = rows.values.as_standard_layout();
+        let flat = values.as_slice().expect("standard layout is contiguous");
+        let width = rows.values.ncols().max(1);
+        for (i, (row, series)) in flat.chunks_exact(width).zip(&rows.series).enumerate() {
             let key = series.as_deref().unwrap_or("default");
             if !windows.contains_key(key) {
                 let fresh = detector
@@ -204,8 +207,7 @@ impl App {
                 windows.insert(key.to_string(), fresh);
             }
             let state = windows.get_mut(key).expect("inserted above");
-            let row: Vec<f64> = row.to_vec();
-            let out = state.try_transform_row(&row).map_err(|e| ApiError {
+            let out = state.try_transform_row(row).map_err(|e| ApiError {
                 status: StatusCode::BAD_REQUEST,
                 message: e.to_string(),
             })?;

@@ -127,7 +127,7 @@ impl CompiledForest {
         // walks 16 lanes, not 256
         let lanes = n.next_power_of_two().max(GROUP);
         let shift = lanes.trailing_zeros();
-        scratch.prepare(lanes, d);
+        scratch.prepare(lanes, self.feature_slots);
         // transpose to feature-major: value of (row r, feature f) at (f << shift) | r
         for (r, row) in rows.chunks_exact(d).enumerate() {
             for (f, &v) in row.iter().enumerate() {
@@ -174,9 +174,9 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    fn prepare(&mut self, lanes: usize, n_features: usize) {
+    fn prepare(&mut self, lanes: usize, feature_slots: usize) {
         // padding lanes keep whatever finite values they had: they are walked but never reported
-        let slots = n_features.next_power_of_two() * lanes;
+        let slots = feature_slots * lanes;
         if self.x.len() < slots {
             self.x.resize(slots, 0.0);
         }

@@ -172,7 +172,7 @@ impl IsolationForest {
             )));
         }
         let n_tree_features = params.max_features.resolve(n_cols);
-        let max_depth = (max_samples.max(2) as f64).log2().ceil() as usize;
+        let max_depth = (max_samples as f64).log2().ceil() as usize;
         let trees: Vec<IsolationTree> = (0..params.n_trees)
             .into_par_iter()
             .map(|t| {
