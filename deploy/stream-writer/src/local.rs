@@ -1,0 +1,102 @@
+//! A real Kinesis-compatible server on loopback, for the local cloud and the tests: kinesalite,
+//! in memory, started through `deploy/local/kinesis-server.js` so it binds 127.0.0.1 only.
+//!
+//! The server is installed on first use (`npm ci` in `deploy/local/`, pinned by its lock file)
+//! and stopped when the handle drops — and, because its stdin is a pipe from this process, also
+//! when this process dies without running destructors.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// `deploy/local/`, where the launcher and its `package.json` live.
+pub fn local_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../local")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot run {program}: {source} (is Node.js 18+ with npm installed?)")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`npm ci` in {dir} failed: {stderr}")]
+    Install { dir: String, stderr: String },
+    #[error("the Kinesis server did not report its port: {0}")]
+    NoPort(String),
+}
+
+/// Installs the server's npm package if it is missing; a no-op afterwards.
+pub fn install(dir: &Path) -> Result<(), LocalError> {
+    if dir.join("node_modules/kinesalite/package.json").exists() {
+        return Ok(());
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .output()
+        .map_err(|source| LocalError::Spawn {
+            program: "npm".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(LocalError::Install {
+            dir: dir.display().to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A running server; dropped, it stops.
+pub struct LocalKinesis {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl LocalKinesis {
+    /// Installs (if needed) and starts the server on a free loopback port.
+    pub fn start() -> Result<Self, LocalError> {
+        let dir = local_dir();
+        install(&dir)?;
+        let mut child = Command::new("node")
+            .arg(dir.join("kinesis-server.js"))
+            .args(["0", "--stop-on-stdin-close"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| LocalError::Spawn {
+                program: "node".into(),
+                source,
+            })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        match line.trim().strip_prefix("listening ") {
+            Some(endpoint) => Ok(Self {
+                child,
+                endpoint: endpoint.to_string(),
+            }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(LocalError::NoPort(line))
+            }
+        }
+    }
+}
+
+impl Drop for LocalKinesis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
