@@ -1,0 +1,115 @@
+//! Test support: a model, the real server on loopback, SDK clients pointed at loopback.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use anomaly_kit::detector::DetectorSpec;
+use anomaly_kit::model::{ModelArtefact, TrainingInfo};
+use anomaly_kit::serve::{self, ServeConfig};
+use anomaly_kit::stream::encode_record;
+use anomaly_kit::synth::{SynthParams, Synthetic};
+use anomaly_kit_lambda::SageMakerEndpoint;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+
+/// Placeholder keys for the SDK's signer: loopback servers check no signatures.
+pub async fn local_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kinesis::config::Credentials::new(
+            "local", "local", None, None, "loopback",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+pub async fn sagemaker_at(addr: SocketAddr) -> SageMakerEndpoint {
+    let config = local_config(&format!("http://{addr}")).await;
+    SageMakerEndpoint::new(
+        aws_sdk_sagemakerruntime::Client::new(&config),
+        "anomaly-kit",
+    )
+}
+
+/// Test rows (seed 101) and a model trained on other rows (seed 100).
+pub fn test_data(rows: usize) -> Synthetic {
+    SynthParams::tutorial()
+        .rows(rows)
+        .anomalies((rows / 50).max(1))
+        .seed(101)
+        .generate()
+        .unwrap()
+}
+
+pub fn model(improved: bool) -> ModelArtefact {
+    let train = SynthParams::tutorial()
+        .rows(3_000)
+        .anomalies(60)
+        .seed(100)
+        .generate()
+        .unwrap();
+    let spec = if improved {
+        DetectorSpec::improved(15, 42)
+    } else {
+        DetectorSpec::tutorial(42)
+    };
+    let labels: Vec<bool> = train.row_labels.iter().map(|&l| l == 1).collect();
+    let detector = spec
+        .fit(&train.feature_names, train.values.view(), Some(&labels))
+        .unwrap();
+    ModelArtefact::new(
+        if improved { "improved" } else { "tutorial" },
+        detector,
+        TrainingInfo::of(train.values.view(), Some(100)),
+    )
+}
+
+/// The real server with `model`, on a free loopback port, until the sender is dropped or used.
+pub async fn start_server(model: ModelArtefact) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServeConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..ServeConfig::default()
+    };
+    let (addr, server) = serve::bind(model, &config, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    tokio::spawn(server);
+    (addr, stop)
+}
+
+/// The encoded records of `data`'s rows, one series.
+pub fn records(data: &Synthetic) -> Vec<Vec<u8>> {
+    (0..data.n_rows())
+        .map(|i| {
+            encode_record(
+                &data.feature_names,
+                &data.values.row(i).to_vec(),
+                "test",
+                i as u64,
+                None,
+            )
+        })
+        .collect()
+}
+
+/// A Kinesis event holding `payloads`, sequence numbers "seq-000", "seq-001", …
+pub fn event(payloads: &[Vec<u8>]) -> KinesisEvent {
+    let mut event = KinesisEvent::default();
+    event.records = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let mut r = KinesisEventRecord::default();
+            r.kinesis.data.0 = data.clone();
+            r.kinesis.sequence_number = format!("seq-{i:03}");
+            r.kinesis.partition_key = "test".into();
+            r
+        })
+        .collect();
+    event
+}
