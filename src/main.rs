@@ -1,5 +1,8 @@
 //! `anomaly-kit`: the command line over the library. Parses flags, calls the library, prints.
 
+#[cfg(feature = "serve")]
+mod kinesis;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -325,6 +328,14 @@ struct WalkthroughArgs {
     /// Pace the live stream at this many rows per second (the tutorial: 10); default: as fast as it goes.
     #[arg(long)]
     rate: Option<f64>,
+    /// Stream through Kinesis instead of the embedded stream: a Kinesis-compatible endpoint URL
+    /// (the local cloud's, see deploy/local/) or `aws` for the default AWS configuration. Needs
+    /// the deploy binaries beside this one: `cargo build --release --workspace`.
+    #[arg(long, value_name = "URL|aws")]
+    kinesis_endpoint: Option<String>,
+    /// The Kinesis stream for --kinesis-endpoint (created with one shard on a local endpoint).
+    #[arg(long, default_value = "anomaly-kit-walkthrough")]
+    kinesis_stream: String,
 }
 
 /// Polars truncates wide tables by default; the CLI's tables are small, so show them whole.
@@ -1026,10 +1037,16 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
         print_walkthrough(&report)?;
     }
     #[cfg(feature = "serve")]
-    let live = if a.no_live {
-        None
-    } else {
-        Some(live_stream(&report, a.rate, a.json)?)
+    let live = match (&a.kinesis_endpoint, a.no_live) {
+        (_, true) => None,
+        (Some(endpoint), false) => Some(kinesis::stream(
+            &report,
+            endpoint,
+            &a.kinesis_stream,
+            a.rate,
+            a.json,
+        )?),
+        (None, false) => Some(live_stream(&report, a.rate, a.json)?),
     };
     #[cfg(not(feature = "serve"))]
     let live: Option<()> = None;

@@ -209,3 +209,24 @@ async fn boto3_put_records_are_scored_by_the_trigger() {
     let predictions: Vec<i32> = streamed.iter().map(|(_, p)| *p).collect();
     assert_eq!(predictions, offline);
 }
+
+#[test]
+fn the_walkthrough_streams_through_kinesis_on_request() {
+    let kinesis = LocalKinesis::start().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin_dir().join("anomaly-kit"))
+        .args(["walkthrough", "--no-compare", "--no-plots", "--json", "--out"])
+        .arg(out_dir.path())
+        .args(["--kinesis-endpoint", &kinesis.endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stream = &report["stream"];
+    assert_eq!(stream["records_sent"], 10_000);
+    assert_eq!(stream["records_scored"], 10_000);
+    assert_eq!(stream["records_failed"], 0);
+    assert_eq!(stream["matches_offline"], true);
+    assert_eq!(stream["anomalies"], stream["offline_anomalies"]);
+    assert_eq!(stream["endpoint"], kinesis.endpoint.as_str());
+}
