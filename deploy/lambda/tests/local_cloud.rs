@@ -215,12 +215,22 @@ fn the_walkthrough_streams_through_kinesis_on_request() {
     let kinesis = LocalKinesis::start().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin_dir().join("anomaly-kit"))
-        .args(["walkthrough", "--no-compare", "--no-plots", "--json", "--out"])
+        .args([
+            "walkthrough",
+            "--no-compare",
+            "--no-plots",
+            "--json",
+            "--out",
+        ])
         .arg(out_dir.path())
         .args(["--kinesis-endpoint", &kinesis.endpoint])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let stream = &report["stream"];
     assert_eq!(stream["records_sent"], 10_000);
@@ -229,4 +239,73 @@ fn the_walkthrough_streams_through_kinesis_on_request() {
     assert_eq!(stream["matches_offline"], true);
     assert_eq!(stream["anomalies"], stream["offline_anomalies"]);
     assert_eq!(stream["endpoint"], kinesis.endpoint.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_on_the_stream_is_reported_and_the_rest_scored() {
+    use aws_sdk_kinesis::primitives::Blob;
+    use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+    let kinesis = LocalKinesis::start().unwrap();
+    let config = local_config(&kinesis.endpoint).await;
+    let client = aws_sdk_kinesis::Client::new(&config);
+    ensure_stream(&client, "poison", 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let data = common::test_data(30);
+    let mut payloads = common::records(&data);
+    payloads.insert(12, b"timestamp,feature_1\n2020-01-01,3.5".to_vec());
+    let entries = payloads
+        .into_iter()
+        .map(|d| {
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(d))
+                .partition_key("test")
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let put = client
+        .put_records()
+        .stream_name("poison")
+        .set_records(Some(entries))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_record_count(), Some(0));
+
+    let (addr, _stop) = start_server(model(false)).await;
+    let endpoint = sagemaker_at(addr).await;
+    let mut discarded = Vec::new();
+    let summary = trigger::run(
+        &client,
+        &endpoint,
+        &TriggerConfig {
+            expect: Some(31),
+            idle_exit: Some(Duration::from_secs(20)),
+            ..TriggerConfig::new("poison")
+        },
+        &AtomicBool::new(false),
+        |e| {
+            if let trigger::TriggerEvent::Discarded {
+                sequence_numbers, ..
+            } = e
+            {
+                discarded.extend(sequence_numbers);
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.records, summary.scored), (31, 30));
+    assert_eq!((summary.item_failures, summary.discarded), (1, 0));
+    assert_eq!(summary.failed_invocations, 0);
+    assert_eq!(
+        discarded.len(),
+        1,
+        "the poison record went to the failure sink"
+    );
+    assert_eq!(
+        put.records()[12].sequence_number(),
+        Some(discarded[0].as_str())
+    );
 }
