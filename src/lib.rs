@@ -17,6 +17,7 @@
 //! | [`detector`] | features + forest + threshold |
 //! | [`metrics`] | precision, recall, F1, ROC-AUC, average precision, sweeps |
 //! | [`plot`] | charts as SVG files or inline in a notebook |
+//! | [`display`] | polars frames as HTML tables in a notebook |
 //! | [`model`] | the saved artefact |
 //! | [`experiment`] | the tutorial's recipes and the walkthrough |
 //! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
@@ -28,6 +29,7 @@
 pub mod benchmark;
 pub mod contract;
 pub mod detector;
+pub mod display;
 pub mod experiment;
 pub mod features;
 pub mod forest;
