@@ -15,7 +15,7 @@ use anomaly_kit::experiment::WalkthroughReport;
 use anomaly_kit::frame::{self, CsvOptions};
 use anomaly_kit::live::LiveReport;
 use anomaly_kit::model::ModelArtefact;
-use anomaly_kit::serve::{self, ServeConfig};
+use anomaly_kit::serve::LoopbackServer;
 use anyhow::{Context, Result, bail};
 
 /// Kills a child process when dropped, so nothing outlives an error.
@@ -56,20 +56,8 @@ pub fn stream(
     let offline = model.detector.predict(table.values.view())?;
     let total = table.n_rows();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..ServeConfig::default()
-    };
-    let (addr, server) = runtime.block_on(serve::bind(model, &config, async {
-        let _ = stopped.await;
-    }))?;
-    let server = runtime.spawn(server);
+    let server = LoopbackServer::start(model)?;
+    let addr = server.addr;
 
     let local = endpoint != "aws";
     // Local endpoints get placeholder keys, so real ones are never sent to loopback; on AWS the
@@ -141,8 +129,7 @@ pub fn stream(
     let sent: serde_json::Value = serde_json::from_slice(&written.stdout)?;
     let status = consumer.0.wait()?;
     let seconds = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = runtime.block_on(server);
+    drop(server);
     if !status.success() {
         bail!("local-trigger failed");
     }

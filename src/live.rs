@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::contract::Predictions;
 use crate::frame::Table;
 use crate::model::ModelArtefact;
-use crate::serve::{self, ServeConfig};
+use crate::serve::LoopbackServer;
 use crate::stream::{self, Incoming, ScoredRecord};
 
 /// How the live run streams.
@@ -96,20 +96,8 @@ pub fn run_live(
         .predict(table.values.view())
         .map_err(|e| LiveError::Offline(e.to_string()))?;
     let names = model.detector.feature_names.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..ServeConfig::default()
-    };
-    let (addr, server) = runtime.block_on(serve::bind(model, &config, async {
-        let _ = stopped.await;
-    }))?;
-    let server = runtime.spawn(server);
+    let server = LoopbackServer::start(model)?;
+    let addr = server.addr;
     let endpoint = format!("http://{addr}/invocations?scores=true");
     let client = reqwest::Client::new();
 
@@ -163,7 +151,7 @@ pub fn run_live(
             let prepared = stream::prepare_batch(&incoming);
             failed += prepared.failed.len();
             let body = prepared.body.clone();
-            let predictions: Predictions = runtime
+            let predictions: Predictions = server
                 .block_on(async {
                     let response = client
                         .post(&endpoint)
@@ -198,8 +186,7 @@ pub fn run_live(
             .map_err(|_| LiveError::Endpoint("the stream writer panicked".into()))?;
         Ok(())
     });
-    let _ = stop.send(());
-    let _ = runtime.block_on(server);
+    drop(server);
     result?;
     let seconds = started.elapsed().as_secs_f64();
     let matches_offline = streamed.iter().zip(&offline).all(|(s, o)| *s == Some(*o));

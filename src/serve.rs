@@ -394,6 +394,56 @@ where
     }))
 }
 
+/// The server on a free loopback port with a runtime of its own, for callers that are not async
+/// themselves (the walkthrough's live parts). It stops, after draining, when dropped.
+pub struct LoopbackServer {
+    pub addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl LoopbackServer {
+    pub fn start(model: ModelArtefact) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = ServeConfig {
+            host: "127.0.0.1".into(),
+            port: 0,
+            ..ServeConfig::default()
+        };
+        let (addr, server) = runtime.block_on(bind(model, &config, async {
+            let _ = stopped.await;
+        }))?;
+        let task = runtime.spawn(server);
+        Ok(Self {
+            addr,
+            runtime,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Runs `future` (a client call, say) on the server's runtime.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = self.runtime.block_on(task);
+        }
+    }
+}
+
 /// Completes on SIGTERM (how SageMaker and Docker stop a container) or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
