@@ -13,34 +13,18 @@ use anomaly_kit::serve::{self, ServeConfig};
 use anomaly_kit::synth::SynthParams;
 use serde_json::{Value, json};
 
-/// A venv with boto3, made once under target/ (the machine's registries are reachable in CI).
+/// A venv with boto3, made once under target/ by tests/clients/boto3-venv.sh.
 fn boto3_python() -> std::path::PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/client-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args(["-c", "import boto3"])
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3-venv.sh"))
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "cannot create {}", venv.display());
-        let pip = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-cache-dir",
-                "boto3==1.43.*",
-            ])
-            .status()
-            .expect("pip runs");
-        assert!(pip.success(), "cannot install boto3");
-    }
-    python
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "cannot make the boto3 venv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 async fn start() -> (

@@ -97,32 +97,16 @@ fn the_whole_test_set_goes_through_kinesis_and_the_handler_once() {
 
 /// A venv with boto3 under target/, shared with the root crate's client tests.
 fn boto3_python() -> PathBuf {
-    let venv = repo().join("target/client-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args(["-c", "import boto3"])
+    let out = Command::new("bash")
+        .arg(repo().join("tests/clients/boto3-venv.sh"))
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success(), "cannot create {}", venv.display());
-        let pip = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-cache-dir",
-                "boto3==1.43.*",
-            ])
-            .status()
-            .unwrap();
-        assert!(pip.success(), "cannot install boto3");
-    }
-    python
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "cannot make the boto3 venv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
