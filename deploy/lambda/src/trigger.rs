@@ -11,7 +11,6 @@
 //! records that can never succeed (not a record, or refused by the model), so retrying them —
 //! and re-scoring the records after them, as Lambda would — would only produce duplicates.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -116,11 +115,6 @@ fn kinesis_error<E: std::error::Error + 'static>(
     }
 }
 
-/// One shard's read position.
-struct ShardCursor {
-    iterator: Option<String>,
-}
-
 /// Runs until `stop` is set, `expect` records were handled, the stream stayed idle for
 /// `idle_exit`, or every shard closed.
 pub async fn run(
@@ -131,13 +125,13 @@ pub async fn run(
     mut on_event: impl FnMut(TriggerEvent<'_>),
 ) -> Result<TriggerSummary, TriggerError> {
     let started = Instant::now();
-    let summary_arn = kinesis
+    let description = kinesis
         .describe_stream_summary()
         .stream_name(&config.stream)
         .send()
         .await
         .map_err(kinesis_error("DescribeStreamSummary"))?;
-    let arn = summary_arn
+    let arn = description
         .stream_description_summary()
         .map(|s| s.stream_arn().to_string())
         .unwrap_or_default();
@@ -147,7 +141,6 @@ pub async fn run(
         .send()
         .await
         .map_err(kinesis_error("ListShards"))?;
-    let mut cursors: HashMap<String, ShardCursor> = HashMap::new();
     let iterator_type = match config.starting_position {
         StartingPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
         StartingPosition::Latest => ShardIteratorType::Latest,
@@ -158,21 +151,18 @@ pub async fn run(
         .map(|s| s.shard_id().to_string())
         .collect();
     shard_ids.sort();
-    for shard in &shard_ids {
+    // Each shard with its read position: `None` once the shard is closed and read to its end.
+    let mut cursors: Vec<(String, Option<String>)> = Vec::with_capacity(shard_ids.len());
+    for shard in shard_ids {
         let it = kinesis
             .get_shard_iterator()
             .stream_name(&config.stream)
-            .shard_id(shard)
+            .shard_id(&shard)
             .shard_iterator_type(iterator_type.clone())
             .send()
             .await
             .map_err(kinesis_error("GetShardIterator"))?;
-        cursors.insert(
-            shard.clone(),
-            ShardCursor {
-                iterator: it.shard_iterator().map(str::to_string),
-            },
-        );
+        cursors.push((shard, it.shard_iterator().map(str::to_string)));
     }
 
     let mut summary = TriggerSummary::default();
@@ -180,15 +170,14 @@ pub async fn run(
     loop {
         if stop.load(Ordering::SeqCst)
             || config.expect.is_some_and(|n| summary.accounted() >= n)
-            || cursors.values().all(|c| c.iterator.is_none())
+            || cursors.iter().all(|(_, iterator)| iterator.is_none())
             || config.idle_exit.is_some_and(|d| last_record.elapsed() >= d)
         {
             break;
         }
         let mut got_any = false;
-        for shard in &shard_ids {
-            let cursor = cursors.get_mut(shard).expect("every shard has a cursor");
-            let Some(iterator) = cursor.iterator.clone() else {
+        for (shard, cursor) in &mut cursors {
+            let Some(iterator) = cursor.take() else {
                 continue;
             };
             let page = kinesis
@@ -205,7 +194,7 @@ pub async fn run(
                 let event = kinesis_event(shard, &arn, page.records());
                 deliver(shard, &event, endpoint, config, &mut summary, &mut on_event).await;
             }
-            cursor.iterator = next;
+            *cursor = next;
         }
         if got_any {
             last_record = Instant::now();
