@@ -148,9 +148,9 @@ pub fn run_live(
                 .iter()
                 .map(|(id, data)| Incoming { id, data })
                 .collect();
-            let prepared = stream::prepare_batch(&incoming);
+            let mut prepared = stream::prepare_batch(&incoming);
             failed += prepared.failed.len();
-            let body = prepared.body.clone();
+            let body = std::mem::take(&mut prepared.body);
             let predictions: Predictions = server
                 .block_on(async {
                     let response = client

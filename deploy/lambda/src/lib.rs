@@ -160,13 +160,22 @@ pub enum HandlerError {
     Stream(#[from] stream::StreamError),
 }
 
-/// What one invocation did: Lambda's response, and every record's fate for logs and sinks.
+/// What one invocation did: every record's fate, for Lambda's response, logs and sinks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerReport {
-    pub response: KinesisEventResponse,
+    /// Failures in arrival order.
     pub outcome: BatchOutcome,
     /// Endpoint calls made (more than one when a refused batch was split).
     pub calls: usize,
+}
+
+impl HandlerReport {
+    /// Lambda's answer: the failed records' sequence numbers, for `ReportBatchItemFailures`.
+    pub fn response(&self) -> KinesisEventResponse {
+        let mut response = KinesisEventResponse::default();
+        response.set_failures(self.outcome.failed.iter().map(|f| f.id.clone()));
+        response
+    }
 }
 
 /// Scores one Kinesis event. See the crate docs for the rules.
@@ -191,8 +200,6 @@ pub async fn handle(
     // Lambda restarts a shard at the lowest reported sequence number: report in arrival order.
     let position = |id: &str| incoming.iter().position(|r| r.id == id);
     outcome.failed.sort_by_key(|f| position(&f.id));
-    let mut response = KinesisEventResponse::default();
-    response.set_failures(outcome.failed.iter().map(|f| f.id.clone()));
     for r in outcome.anomalies() {
         tracing::info!(
             target: "anomaly",
@@ -215,11 +222,7 @@ pub async fn handle(
         endpoint_calls = calls,
         "batch done"
     );
-    Ok(HandlerReport {
-        response,
-        outcome,
-        calls,
-    })
+    Ok(HandlerReport { outcome, calls })
 }
 
 /// Scores `records` with one call; if the endpoint refuses them as bad input, scores each half
@@ -232,13 +235,13 @@ fn score<'a>(
     calls: &'a mut usize,
 ) -> Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>> {
     Box::pin(async move {
-        let prepared = stream::prepare_batch(records);
+        let mut prepared = stream::prepare_batch(records);
         if prepared.is_empty() {
             outcome.failed.extend(prepared.failed);
             return Ok(());
         }
         *calls += 1;
-        match endpoint.invoke(prepared.body.clone()).await {
+        match endpoint.invoke(std::mem::take(&mut prepared.body)).await {
             Ok(body) => {
                 let predictions: Predictions = serde_json::from_slice(&body)
                     .map_err(|e| HandlerError::BadAnswer(e.to_string()))?;

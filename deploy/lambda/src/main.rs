@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
             let report = handle(&event.payload, endpoint).await?;
-            Ok::<KinesisEventResponse, Error>(report.response)
+            Ok::<KinesisEventResponse, Error>(report.response())
         },
     ))
     .await

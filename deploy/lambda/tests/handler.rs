@@ -26,7 +26,7 @@ async fn aws_sample_event_is_reported_not_dropped() {
     let (addr, _stop) = start_server(model(false)).await;
     let report = handle(&sample, &sagemaker_at(addr).await).await.unwrap();
     assert_eq!(
-        failure_ids(&report.response),
+        failure_ids(&report.response()),
         vec![
             "49568167373333333333333333333333333333333333333333333333",
             "49568167373333333334444444444444444444444444444444444444"
@@ -35,7 +35,7 @@ async fn aws_sample_event_is_reported_not_dropped() {
     assert_eq!(report.calls, 0, "nothing decodable, so no endpoint call");
     assert!(report.outcome.failed[0].reason.starts_with("not JSON"));
     // the response is what Lambda expects with ReportBatchItemFailures
-    let json = serde_json::to_value(&report.response).unwrap();
+    let json = serde_json::to_value(report.response()).unwrap();
     assert_eq!(
         json["batchItemFailures"][0]["itemIdentifier"],
         "49568167373333333333333333333333333333333333333333333333"
@@ -51,7 +51,7 @@ async fn our_records_are_scored_like_offline() {
     let report = handle(&event(&records(&data)), &sagemaker_at(addr).await)
         .await
         .unwrap();
-    assert!(report.response.batch_item_failures.is_empty());
+    assert!(report.response().batch_item_failures.is_empty());
     assert_eq!(report.calls, 1, "one request per batch");
     let streamed: Vec<i32> = report.outcome.scored.iter().map(|r| r.prediction).collect();
     assert_eq!(streamed, offline, "trailing windows included");
@@ -75,7 +75,7 @@ async fn poison_records_are_isolated_and_the_rest_scored() {
     let report = handle(&event(&payloads), &sagemaker_at(addr).await)
         .await
         .unwrap();
-    assert_eq!(failure_ids(&report.response), vec!["seq-010", "seq-040"]);
+    assert_eq!(failure_ids(&report.response()), vec!["seq-010", "seq-040"]);
     let reasons: Vec<&str> = report
         .outcome
         .failed
