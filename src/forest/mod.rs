@@ -45,6 +45,7 @@
 
 mod compiled;
 mod params;
+mod ranked;
 mod tree;
 
 pub use params::{
@@ -63,7 +64,8 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use compiled::{CompiledForest, Scratch};
+use compiled::CompiledForest;
+use ranked::RankedForest;
 
 use crate::rng;
 
@@ -76,7 +78,48 @@ const PARALLEL_CHUNK: usize = 4 * compiled::MAX_BLOCK;
 
 thread_local! {
     /// Each thread's scoring buffers, reused across calls: scoring allocates nothing per row.
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    static SCRATCH: RefCell<ScoringScratch> = RefCell::new(ScoringScratch::default());
+}
+
+/// The layout a forest is compiled to for scoring. Both layouts take the same branches and add
+/// path lengths in the same order, so the choice changes speed, never a score's bits.
+#[derive(Clone, Debug)]
+enum ScoringLayout {
+    /// Thresholds as ranks, 32 rows per AVX-512 register: where the CPU and the forest allow.
+    Ranked(RankedForest),
+    /// Blocks of rows in lockstep, plain Rust: everywhere else.
+    Portable(CompiledForest),
+}
+
+impl ScoringLayout {
+    fn new(trees: &[IsolationTree], n_features: usize) -> Self {
+        match RankedForest::new(trees, n_features) {
+            Some(ranked) => Self::Ranked(ranked),
+            None => Self::Portable(CompiledForest::new(trees, n_features)),
+        }
+    }
+
+    /// Adds each row's summed path length over all trees to `out`, using this thread's buffers.
+    fn sum_path_lengths(&self, rows: &[f64], out: &mut [f64]) {
+        SCRATCH.with_borrow_mut(|scratch| match self {
+            Self::Ranked(f) => f.sum_path_lengths(rows, out, &mut scratch.ranked),
+            Self::Portable(f) => f.sum_path_lengths(rows, out, &mut scratch.portable),
+        });
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Ranked(f) => f.heap_bytes(),
+            Self::Portable(f) => f.heap_bytes(),
+        }
+    }
+}
+
+/// Per-thread scoring buffers, one set per layout.
+#[derive(Default)]
+struct ScoringScratch {
+    ranked: ranked::Scratch,
+    portable: compiled::Scratch,
 }
 
 /// Average path length of an unsuccessful search in a binary search tree of `n` nodes, `c(n)`.
@@ -131,7 +174,7 @@ pub struct IsolationForest {
 
 /// A cache of the scoring layout: derived from the trees, so it never makes two forests differ.
 #[derive(Clone, Debug, Default)]
-struct ScoringCache(OnceLock<CompiledForest>);
+struct ScoringCache(OnceLock<ScoringLayout>);
 
 impl PartialEq for ScoringCache {
     fn eq(&self, _: &Self) -> bool {
@@ -223,6 +266,17 @@ impl IsolationForest {
 
     /// Mean path length of each row over all trees, `E[h(x)]`.
     pub fn path_lengths(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
+        let n_trees = self.trees.len() as f64;
+        self.map_path_sums(x, |sum| sum / n_trees)
+    }
+
+    /// Sums each row's path lengths over the trees and maps the sum with `finish`, in parallel
+    /// chunks of rows: the per-row maths runs on the same threads as the walk, not after it.
+    fn map_path_sums(
+        &self,
+        x: ArrayView2<f64>,
+        finish: impl Fn(f64) -> f64 + Sync,
+    ) -> Result<Array1<f64>, ForestError> {
         let (n_rows, n_cols) = x.dim();
         if n_cols != self.n_features {
             return Err(ForestError::FeatureMismatch {
@@ -230,31 +284,40 @@ impl IsolationForest {
                 got: n_cols,
             });
         }
-        check_finite(x)?;
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
         let compiled = self.compiled();
         let mut out = vec![0.0; n_rows];
-        let score_chunk = |(chunk, acc): (usize, &mut [f64])| {
-            let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..acc.len() * n_cols];
-            SCRATCH.with_borrow_mut(|scratch| compiled.sum_path_lengths(rows, acc, scratch));
+        let score_chunk = |(chunk, sums): (usize, &mut [f64])| {
+            let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..sums.len() * n_cols];
+            if !rows.iter().all(|v| v.is_finite()) {
+                return Err(());
+            }
+            compiled.sum_path_lengths(rows, sums);
+            for s in sums.iter_mut() {
+                *s = finish(*s);
+            }
+            Ok(())
         };
-        if n_rows <= PARALLEL_CHUNK {
-            score_chunk((0, &mut out));
+        let walked = if n_rows <= PARALLEL_CHUNK {
+            score_chunk((0, &mut out))
         } else {
             out.par_chunks_mut(PARALLEL_CHUNK)
                 .enumerate()
-                .for_each(score_chunk);
+                .try_for_each(score_chunk)
+        };
+        if walked.is_err() {
+            // some chunk holds a NaN or an infinity: name the first one
+            check_finite(x)?;
         }
-        let n_trees = self.trees.len() as f64;
-        Ok(Array1::from_iter(out.into_iter().map(|s| s / n_trees)))
+        Ok(Array1::from_vec(out))
     }
 
     /// The scoring layout, compiled from the trees on first use.
-    fn compiled(&self) -> &CompiledForest {
+    fn compiled(&self) -> &ScoringLayout {
         self.compiled
             .0
-            .get_or_init(|| CompiledForest::new(&self.trees, self.n_features))
+            .get_or_init(|| ScoringLayout::new(&self.trees, self.n_features))
     }
 
     /// Bytes of heap memory the fitted forest holds: the trees plus the scoring layout once
@@ -264,21 +327,20 @@ impl IsolationForest {
             .iter()
             .map(IsolationTree::heap_bytes)
             .sum::<usize>()
-            + self.compiled.0.get().map_or(0, CompiledForest::heap_bytes)
+            + self.compiled.0.get().map_or(0, ScoringLayout::heap_bytes)
     }
 
     /// Opposite of the paper's anomaly score: `-2^(-E[h(x)] / c(max_samples))`. Lower is more abnormal.
     pub fn score_samples(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, ForestError> {
         let norm = average_path_length(self.max_samples);
-        let mut h = self.path_lengths(x)?;
-        h.mapv_inplace(|h| {
+        let n_trees = self.trees.len() as f64;
+        self.map_path_sums(x, |sum| {
             if norm > 0.0 {
-                -(2f64.powf(-h / norm))
+                -(2f64.powf(-(sum / n_trees) / norm))
             } else {
                 -1.0
             }
-        });
-        Ok(h)
+        })
     }
 
     /// `score_samples - offset`: negative for anomalies.

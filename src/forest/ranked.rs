@@ -1,0 +1,534 @@
+//! The fast scoring layout: thresholds replaced by their ranks, trees walked 32 rows at a time
+//! with AVX-512 table lookups.
+//!
+//! The portable layout ([`super::compiled`]) spends most of its time on two dependent loads per
+//! row and level: the node, then the row's value for the node's feature. This layout removes both
+//! loads from the walk:
+//!
+//! * **Ranks instead of thresholds.** Each feature's distinct split thresholds, over all trees, are
+//!   sorted once. A row's value `x` is replaced by its *code*, the number of thresholds below it,
+//!   found by one binary search per row and feature (shared by all trees); a node's threshold is
+//!   replaced by its *rank* in the same list. For sorted thresholds `t`, `x > t[k]` exactly when
+//!   `code(x) > k`, so the walk takes the same branches bit for bit, on 16-bit integers.
+//! * **A tree as a few registers.** A tree at most 8 levels deep (256 samples give 8) is stored as
+//!   a complete binary tree in heap order (root 1, children `2h` and `2h + 1`): 256 ranks and 256
+//!   feature selectors of 16 bits, 16 vector registers in all. A leaf above the last level is
+//!   padded with nodes of rank `u16::MAX` (no code is greater) whose walk always goes left. A
+//!   level's lookup is one or two `vpermt2w` (a 64-entry table lookup in every lane), not a load.
+//! * **32 rows per register.** The 32 rows' codes of each feature sit in one register; a lane's
+//!   value for its node's feature is picked with the same permute instruction.
+//! * After the last level, each lane's leaf index reads the leaf's path length (depth + c(size),
+//!   `f64`) with a gather, and rows add their trees' path lengths in tree order — so the sums, and
+//!   the scores, are bit-identical to the plain walk and to the portable layout.
+//!
+//! The layout applies when the CPU has AVX-512 (F and BW), every tree is at most 8 deep, there
+//! are at most 16 features and no feature has 65,535 distinct thresholds or more; otherwise
+//! [`RankedForest::new`] declines and the portable layout scores.
+
+use super::tree::IsolationTree;
+
+/// Deepest tree the register tables hold: 255 internal nodes in heap order, 256 leaves.
+const MAX_DEPTH: usize = 8;
+/// Features the lane selector handles (pairs of code registers picked by permutes and blends).
+const MAX_FEATURES: usize = 16;
+/// Rank of a padding node: no code exceeds it, so the walk goes left.
+const PAD_RANK: u16 = u16::MAX;
+/// Rows walked together: 16-bit lanes of a 512-bit register.
+pub(crate) const LANES: usize = 32;
+/// Rows coded per block: codes and per-row sums stay in L1 while all trees pass over them.
+pub(crate) const BLOCK: usize = 256;
+
+/// One tree's register tables, in heap order (index 0 unused).
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+struct TreeTables {
+    /// Rank of the node's threshold among its feature's thresholds, or [`PAD_RANK`].
+    rank: [u16; 256],
+    /// `feature * 32`: added to the lane number it indexes a pair of code registers, and its
+    /// bits from 6 up pick the pair.
+    select: [u16; 256],
+}
+
+/// A forest compiled to ranks for the AVX-512 walk. Built from the fitted trees; never stored.
+#[derive(Clone, Debug)]
+pub(crate) struct RankedForest {
+    n_features: usize,
+    /// Each feature's distinct thresholds, ascending: feature `f` owns
+    /// `cuts[cut_start[f]..cut_start[f + 1]]`.
+    cuts: Vec<f64>,
+    cut_start: Vec<usize>,
+    tables: Vec<TreeTables>,
+    depths: Vec<u32>,
+    /// Tree `t`'s leaf path lengths by leaf index at its last level, from `leaf_start[t]`.
+    leaves: Vec<f64>,
+    leaf_start: Vec<usize>,
+}
+
+impl RankedForest {
+    /// Compiles `trees`, or `None` if this CPU or this forest's shape cannot use the layout.
+    pub(crate) fn new(trees: &[IsolationTree], n_features: usize) -> Option<Self> {
+        if !cpu_supported() || n_features == 0 || n_features > MAX_FEATURES {
+            return None;
+        }
+        let depths: Vec<u32> = trees.iter().map(|t| t.depth() as u32).collect();
+        if depths.iter().any(|&d| d as usize > MAX_DEPTH) {
+            return None;
+        }
+        let mut by_feature = vec![Vec::new(); n_features];
+        for tree in trees {
+            for i in 0..tree.n_nodes() {
+                if let Some((feature, threshold, _)) = tree.split(i) {
+                    by_feature.get_mut(feature as usize)?.push(threshold);
+                }
+            }
+        }
+        let mut cuts = Vec::new();
+        let mut cut_start = vec![0];
+        for mut thresholds in by_feature {
+            thresholds.sort_by(f64::total_cmp);
+            thresholds.dedup_by(|a, b| a == b);
+            if thresholds.len() >= usize::from(PAD_RANK) {
+                return None;
+            }
+            cuts.extend(thresholds);
+            cut_start.push(cuts.len());
+        }
+        let mut forest = Self {
+            n_features,
+            cuts,
+            cut_start,
+            tables: Vec::with_capacity(trees.len()),
+            depths,
+            leaves: Vec::new(),
+            leaf_start: Vec::with_capacity(trees.len()),
+        };
+        for (tree, &depth) in trees.iter().zip(&forest.depths) {
+            let mut tables = TreeTables {
+                rank: [PAD_RANK; 256],
+                select: [0; 256],
+            };
+            let start = forest.leaves.len();
+            forest.leaves.resize(start + (1 << depth), 0.0);
+            // (node, heap index, level)
+            let mut todo = vec![(0usize, 1usize, 0u32)];
+            while let Some((i, heap, level)) = todo.pop() {
+                match tree.split(i) {
+                    Some((feature, threshold, left)) => {
+                        let f = feature as usize;
+                        let own = forest.feature_cuts(f);
+                        let rank = own.partition_point(|&c| c < threshold);
+                        tables.rank[heap] = rank as u16;
+                        tables.select[heap] = (f * LANES) as u16;
+                        todo.push((left as usize, 2 * heap, level + 1));
+                        todo.push((left as usize + 1, 2 * heap + 1, level + 1));
+                    }
+                    None => {
+                        // padding below the leaf always goes left: its leftmost descendant
+                        let last = heap << (depth - level);
+                        forest.leaves[start + last - (1 << depth)] = tree.leaf_value(i);
+                    }
+                }
+            }
+            forest.tables.push(tables);
+            forest.leaf_start.push(start);
+        }
+        Some(forest)
+    }
+
+    fn feature_cuts(&self, f: usize) -> &[f64] {
+        &self.cuts[self.cut_start[f]..self.cut_start[f + 1]]
+    }
+
+    /// Bytes held by the layout (for the memory budget).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.cuts.capacity() * size_of::<f64>()
+            + self.cut_start.capacity() * size_of::<usize>()
+            + self.tables.capacity() * size_of::<TreeTables>()
+            + self.depths.capacity() * size_of::<u32>()
+            + self.leaves.capacity() * size_of::<f64>()
+            + self.leaf_start.capacity() * size_of::<usize>()
+    }
+
+    /// Adds each row's summed path length over all trees to `out` (one entry per row of `rows`,
+    /// which is row-major with `n_features` columns). `scratch` is reused between calls.
+    pub(crate) fn sum_path_lengths(&self, rows: &[f64], out: &mut [f64], scratch: &mut Scratch) {
+        let d = self.n_features;
+        debug_assert_eq!(rows.len(), out.len() * d);
+        scratch.prepare(d);
+        for (block_rows, block_out) in rows.chunks(BLOCK * d).zip(out.chunks_mut(BLOCK)) {
+            let n = block_out.len();
+            let lanes = n.div_ceil(LANES) * LANES;
+            self.code_block(block_rows, n, scratch);
+            scratch.acc[..lanes].fill(0.0);
+            let pairs = d.div_ceil(2);
+            // SAFETY: `new` only builds a `RankedForest` when `cpu_supported()` found AVX-512 F
+            // and BW, and the scratch buffers were sized by `prepare` for a whole block.
+            unsafe {
+                match pairs {
+                    1 => self.walk_block::<1>(lanes, scratch),
+                    2 => self.walk_block::<2>(lanes, scratch),
+                    3 => self.walk_block::<3>(lanes, scratch),
+                    4 => self.walk_block::<4>(lanes, scratch),
+                    5 => self.walk_block::<5>(lanes, scratch),
+                    6 => self.walk_block::<6>(lanes, scratch),
+                    7 => self.walk_block::<7>(lanes, scratch),
+                    _ => self.walk_block::<8>(lanes, scratch),
+                }
+            }
+            for (o, a) in block_out.iter_mut().zip(&scratch.acc) {
+                *o += a;
+            }
+        }
+    }
+
+    /// Codes of the block's rows, feature-major (`codes[f * BLOCK + r]`); lanes past the last
+    /// row get code 0 and are walked but never reported.
+    fn code_block(&self, rows: &[f64], n: usize, scratch: &mut Scratch) {
+        let d = self.n_features;
+        for f in 0..d {
+            let cuts = self.feature_cuts(f);
+            let codes = &mut scratch.codes[f * BLOCK..][..BLOCK];
+            for (code, row) in codes.iter_mut().zip(rows.chunks_exact(d)) {
+                *code = cuts.partition_point(|&c| c < row[f]) as u16;
+            }
+            codes[n..].fill(0);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_supported() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_supported() -> bool {
+    false
+}
+
+/// Per-thread buffers for [`RankedForest::sum_path_lengths`]; allocated once, reused per block.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The block's codes, feature-major; room for an even number of features.
+    codes: Vec<u16>,
+    /// Per-lane sums for the block.
+    acc: Vec<f64>,
+}
+
+impl Scratch {
+    fn prepare(&mut self, n_features: usize) {
+        let slots = n_features.div_ceil(2) * 2 * BLOCK;
+        if self.codes.len() < slots {
+            self.codes.resize(slots, 0);
+        }
+        if self.acc.len() < BLOCK {
+            self.acc.resize(BLOCK, 0.0);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{BLOCK, LANES, RankedForest, Scratch};
+
+    /// One tree's tables, loaded into registers for all the block's groups.
+    struct TreeRegs {
+        rank: [__m512i; 8],
+        select: [__m512i; 8],
+        depth: u32,
+    }
+
+    impl RankedForest {
+        /// Walks the first `lanes` rows of the coded block through every tree and adds their
+        /// path lengths to `scratch.acc`. `PAIRS` is `ceil(n_features / 2)`.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512 F and BW; `scratch` must be prepared for this forest and
+        /// `lanes` a multiple of [`LANES`] no larger than [`BLOCK`].
+        #[target_feature(enable = "avx512f,avx512bw")]
+        pub(super) unsafe fn walk_block<const PAIRS: usize>(
+            &self,
+            lanes: usize,
+            scratch: &mut Scratch,
+        ) {
+            debug_assert!(lanes.is_multiple_of(LANES) && lanes <= BLOCK);
+            for ((tables, &depth), &leaf_start) in
+                self.tables.iter().zip(&self.depths).zip(&self.leaf_start)
+            {
+                // SAFETY: `TreeTables` is 64-byte aligned and each array is 512 bytes: eight
+                // whole registers each.
+                let tree = unsafe {
+                    let r = tables.rank.as_ptr().cast::<__m512i>();
+                    let s = tables.select.as_ptr().cast::<__m512i>();
+                    TreeRegs {
+                        rank: std::array::from_fn(|k| _mm512_load_si512(r.add(k))),
+                        select: std::array::from_fn(|k| _mm512_load_si512(s.add(k))),
+                        depth,
+                    }
+                };
+                let leaves = &self.leaves[leaf_start..][..1 << depth];
+                // two groups in lockstep give the CPU two independent chains of lookups
+                let mut group = 0;
+                while group + 4 * LANES <= lanes {
+                    let at = walk::<PAIRS, 4>(&tree, &scratch.codes, group);
+                    // SAFETY: as for `walk_block`.
+                    unsafe { add_leaves(&at, leaves, &mut scratch.acc[group..][..4 * LANES]) };
+                    group += 4 * LANES;
+                }
+                while group < lanes {
+                    let at = walk::<PAIRS, 1>(&tree, &scratch.codes, group);
+                    // SAFETY: as for `walk_block`.
+                    unsafe { add_leaves(&at, leaves, &mut scratch.acc[group..][..LANES]) };
+                    group += LANES;
+                }
+            }
+        }
+    }
+
+    /// Walks `G` groups of 32 rows from `group` down one tree; returns each lane's heap index
+    /// at the tree's last level.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn walk<const PAIRS: usize, const G: usize>(
+        tree: &TreeRegs,
+        codes: &[u16],
+        group: usize,
+    ) -> [__m512i; G] {
+        let iota = _mm512_set_epi16(
+            31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+            9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+        );
+        let one = _mm512_set1_epi16(1);
+        let codes: [[__m512i; 16]; G] = std::array::from_fn(|g| {
+            let lane0 = group + g * LANES;
+            std::array::from_fn(|f| {
+                if f < 2 * PAIRS {
+                    let row = &codes[f * BLOCK + lane0..][..LANES];
+                    // SAFETY: `row` is 32 `u16`s, one register.
+                    unsafe { _mm512_loadu_si512(row.as_ptr().cast()) }
+                } else {
+                    _mm512_setzero_si512()
+                }
+            })
+        });
+        let mut at = [one; G];
+        // one level down: look the node up in the level's tables, compare, go left or right
+        macro_rules! step {
+            ($pick:expr) => {
+                for (at, codes) in at.iter_mut().zip(&codes) {
+                    let rank = $pick(*at, &tree.rank);
+                    let select = $pick(*at, &tree.select);
+                    let value = pick_codes::<PAIRS>(codes, select, iota);
+                    let right = _mm512_cmpgt_epu16_mask(value, rank);
+                    let twice = _mm512_add_epi16(*at, *at);
+                    *at = _mm512_mask_add_epi16(twice, right, twice, one);
+                }
+            };
+        }
+        // levels 0-5: heap indices 1..64, one two-register table
+        for _ in 0..tree.depth.min(6) {
+            step!(|at, t: &[__m512i; 8]| _mm512_permutex2var_epi16(t[0], at, t[1]));
+        }
+        // level 6: indices 64..128, whose low six bits index the next two registers
+        if tree.depth > 6 {
+            step!(|at, t: &[__m512i; 8]| _mm512_permutex2var_epi16(t[2], at, t[3]));
+        }
+        // level 7: indices 128..256, two tables picked by bit 6
+        if tree.depth > 7 {
+            step!(|at, t: &[__m512i; 8]| {
+                let high = _mm512_test_epi16_mask(at, _mm512_set1_epi16(64));
+                _mm512_mask_blend_epi16(
+                    high,
+                    _mm512_permutex2var_epi16(t[4], at, t[5]),
+                    _mm512_permutex2var_epi16(t[6], at, t[7]),
+                )
+            });
+        }
+        at
+    }
+
+    /// Adds the path length of each lane's leaf (`at` holds heap indices at the tree's last
+    /// level) to the lane's sum in `acc`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F; every index in `at` must be a leaf of the tree whose last
+    /// level `leaves` holds, and `acc` must hold `32 * G` sums.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn add_leaves<const G: usize>(at: &[__m512i; G], leaves: &[f64], acc: &mut [f64]) {
+        debug_assert_eq!(acc.len(), G * LANES);
+        let first_leaf = _mm512_set1_epi16(leaves.len() as i16);
+        for (at, acc) in at.iter().zip(acc.chunks_exact_mut(LANES)) {
+            let leaf = _mm512_sub_epi16(*at, first_leaf);
+            let halves = [
+                _mm512_cvtepu16_epi32(_mm512_castsi512_si256(leaf)),
+                _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(leaf)),
+            ];
+            let quarters = halves.into_iter().flat_map(|half| {
+                [
+                    _mm512_castsi512_si256(half),
+                    _mm512_extracti64x4_epi64::<1>(half),
+                ]
+            });
+            for (index, acc) in quarters.zip(acc.chunks_exact_mut(8)) {
+                // SAFETY: every index is below `leaves.len()` (the caller's promise), and `acc`
+                // is 8 sums.
+                unsafe {
+                    let path = _mm512_i32gather_pd::<8>(index, leaves.as_ptr());
+                    let sums = acc.as_mut_ptr();
+                    _mm512_storeu_pd(sums, _mm512_add_pd(_mm512_loadu_pd(sums), path));
+                }
+            }
+        }
+    }
+
+    /// Each lane's code for its node's feature: `select` is `feature * 32` per lane.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn pick_codes<const PAIRS: usize>(
+        codes: &[__m512i; 16],
+        select: __m512i,
+        iota: __m512i,
+    ) -> __m512i {
+        let index = _mm512_or_si512(select, iota);
+        let mut picked: [__m512i; 8] = std::array::from_fn(|k| {
+            if k < PAIRS {
+                _mm512_permutex2var_epi16(codes[2 * k], index, codes[2 * k + 1])
+            } else {
+                _mm512_setzero_si512()
+            }
+        });
+        let mut n = PAIRS;
+        let mut bit = 64;
+        while n > 1 {
+            let high = _mm512_test_epi16_mask(select, _mm512_set1_epi16(bit));
+            for j in 0..n / 2 {
+                picked[j] = _mm512_mask_blend_epi16(high, picked[2 * j], picked[2 * j + 1]);
+            }
+            if !n.is_multiple_of(2) {
+                picked[n / 2] = picked[n - 1];
+            }
+            n = n.div_ceil(2);
+            bit <<= 1;
+        }
+        picked[0]
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl RankedForest {
+    unsafe fn walk_block<const PAIRS: usize>(&self, _lanes: usize, _scratch: &mut Scratch) {
+        unreachable!("RankedForest::new declines on this architecture")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forest::{IsolationForest, IsolationForestParams, MaxSamples};
+    use linfa::ParamGuard;
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    /// Scores `probe` with the ranked layout and checks every row's sum against the plain walk,
+    /// bit for bit.
+    fn assert_same_bits_as_plain_walk(forest: &IsolationForest, probe: &Array2<f64>) {
+        let ranked = RankedForest::new(forest.trees(), probe.ncols()).expect("shape fits");
+        let mut out = vec![0.0; probe.nrows()];
+        ranked.sum_path_lengths(probe.as_slice().unwrap(), &mut out, &mut Scratch::default());
+        for (i, row) in probe.rows().into_iter().enumerate() {
+            let plain = forest
+                .trees()
+                .iter()
+                .fold(0.0, |acc, t| acc + t.path_length(row.as_slice().unwrap()));
+            assert_eq!(out[i].to_bits(), plain.to_bits(), "row {i}");
+        }
+    }
+
+    fn fit(x: &Array2<f64>, max_samples: usize, seed: u64) -> IsolationForest {
+        let p = IsolationForestParams::new()
+            .max_samples(MaxSamples::Count(max_samples))
+            .seed(seed)
+            .check()
+            .unwrap();
+        IsolationForest::fit_array(&p, x.view()).unwrap()
+    }
+
+    /// The ranked walk must give the same bits as walking each row down each tree: on the
+    /// training rows, on rows outside their range, and on rows sitting exactly on thresholds
+    /// (where `>` and `>=` would part ways).
+    #[test]
+    fn ranked_scoring_equals_the_plain_walk() {
+        if !cpu_supported() {
+            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
+            return;
+        }
+        for (n_rows, n_cols, max_samples) in [
+            (2, 1, 2),
+            (7, 3, 7),
+            (300, 5, 256),
+            (3000, 9, 256),
+            (500, 16, 256),
+            (700, 2, 200),
+        ] {
+            let x = Array2::from_shape_fn((n_rows, n_cols), |(i, j)| {
+                (((i * 7919 + j * 613) % 1009) as f64).sin() * 100.0
+            });
+            let forest = fit(&x, max_samples, 9);
+            let mut thresholds = vec![Vec::new(); n_cols];
+            for tree in forest.trees() {
+                for i in 0..tree.n_nodes() {
+                    if let Some((f, t, _)) = tree.split(i) {
+                        thresholds[f as usize].push(t);
+                    }
+                }
+            }
+            let probe = Array2::from_shape_fn((n_rows + 600, n_cols), |(i, j)| {
+                let on_threshold = &thresholds[j];
+                if i < n_rows {
+                    x[(i, j)]
+                } else if i % 2 == 0 && !on_threshold.is_empty() {
+                    on_threshold[(i * 13 + j) % on_threshold.len()]
+                } else {
+                    ((i * 31 + j * 17) % 257) as f64 - 128.0
+                }
+            });
+            assert_same_bits_as_plain_walk(&forest, &probe);
+        }
+    }
+
+    #[test]
+    fn deep_trees_or_many_features_are_declined() {
+        let wide = Array2::from_shape_fn((50, MAX_FEATURES + 1), |(i, j)| (i * j) as f64);
+        assert!(RankedForest::new(fit(&wide, 50, 1).trees(), MAX_FEATURES + 1).is_none());
+        // 700 samples grow trees 10 levels deep
+        let tall = Array2::from_shape_fn((700, 2), |(i, j)| ((i * 7 + j) % 701) as f64);
+        let forest = fit(&tall, 700, 1);
+        assert!(forest.trees().iter().any(|t| t.depth() > MAX_DEPTH));
+        assert!(RankedForest::new(forest.trees(), 2).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Any data, any block size, any number of features the layout takes: same bits.
+        #[test]
+        fn any_forest_scores_like_the_plain_walk(
+            n_cols in 1usize..=MAX_FEATURES,
+            n_rows in 2usize..400,
+            max_samples in 2usize..=256,
+            seed in 0u64..1000,
+            values in proptest::collection::vec(-1e3f64..1e3, 1..64),
+        ) {
+            prop_assume!(cpu_supported());
+            let x = Array2::from_shape_fn((n_rows, n_cols), |(i, j)| {
+                values[(i * n_cols + j) % values.len()] * (1.0 + (i % 5) as f64)
+            });
+            let forest = fit(&x, max_samples.min(n_rows), seed);
+            assert_same_bits_as_plain_walk(&forest, &x);
+        }
+    }
+}
