@@ -64,6 +64,17 @@ def run_measured(cmd, env):
     return out, usage.ru_maxrss / 1024.0
 
 
+def cpu_model():
+    """The CPU's model name (Linux), else the machine type: speed depends on it."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {platform.machine()}"
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def measure(lib, kit, path, threads, repeats):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -83,6 +94,7 @@ def measure(lib, kit, path, threads, repeats):
         "peak_rss_mib": peak_mib,
         "rows": r["rows"],
         "features": r["features"],
+        **({"scoring_layout": r["scoring_layout"]} if lib == "anomaly-kit" else {}),
     }
 
 
@@ -147,12 +159,14 @@ def main():
             one = next(q for q in results if q["library"] == "anomaly-kit" and q["data"] == r["data"] and q["threads"] == 1)
             r["two_thread_speedup"] = r["rows_per_second"] / one["rows_per_second"]
 
+    layouts = {r["scoring_layout"] for r in results if "scoring_layout" in r}
     jsonl = HERE / ("speed-results-quick.jsonl" if args.quick else "speed-results.jsonl")
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in results))
     lines = [
         "# Isolation Forest speed: anomaly-kit beside scikit-learn and isotree",
         "",
-        f"Made by `bash bench/speed.sh{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores ({platform.machine()}); {versions}.",
+        f"Made by `bash bench/speed.sh{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores ({cpu_model()}); {versions}.",
+        f"Our scoring layout on this CPU: {', '.join(sorted(layouts))} (`avx512-ranked` needs AVX-512 F and BW; `portable` elsewhere; both give the same scores).",
         f"100 trees, 256 samples per tree; medians of {repeats} runs; scoring = every row of the data set",
         "(scikit-learn `score_samples`, isotree `predict`, ours `score_samples`). Peak memory is the whole process's.",
         "Ratios: our scoring rows/s over each reference's; fit: isotree's fit time over ours (> 1 = we are faster).",

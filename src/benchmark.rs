@@ -44,6 +44,8 @@ pub struct BenchmarkResult {
     /// Median wall time of one fit / one scoring of all rows, over the seeds.
     pub fit_seconds: f64,
     pub score_seconds: f64,
+    /// The forest's scoring layout on this CPU ([`IsolationForest::scoring_layout`]).
+    pub scoring_layout: String,
 }
 
 /// Mean and sample standard deviation (n - 1; 0 for a single value).
@@ -83,6 +85,7 @@ pub fn run(
         return Err(BenchmarkError::NoSeeds);
     }
     let (mut aucs, mut aps, mut fits, mut scores) = (vec![], vec![], vec![], vec![]);
+    let mut scoring_layout = String::new();
     for seed in 0..seeds {
         let p = linfa::ParamGuard::check(params.clone().seed(seed))?;
         let t0 = Instant::now();
@@ -95,6 +98,7 @@ pub fn run(
         aps.push(metrics::average_precision(&anomaly, truth)?);
         fits.push((t1 - t0).as_secs_f64());
         scores.push((t2 - t1).as_secs_f64());
+        scoring_layout = forest.scoring_layout().to_owned();
     }
     let (roc_auc_mean, roc_auc_sd) = mean_sd(&aucs);
     let (average_precision_mean, average_precision_sd) = mean_sd(&aps);
@@ -111,6 +115,7 @@ pub fn run(
         average_precision_sd,
         fit_seconds: median(fits),
         score_seconds: median(scores),
+        scoring_layout,
     })
 }
 

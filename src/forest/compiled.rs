@@ -1,4 +1,6 @@
-//! The scoring layout of a forest: every tree in one flat array, walked by blocks of rows.
+//! The portable scoring layout: every tree in one flat array, walked by blocks of rows. It scores
+//! wherever the faster AVX-512 layout ([`super::ranked`]) cannot: other CPUs, trees deeper than 8
+//! levels, more than 16 features.
 //!
 //! Scoring is where the time goes (every row visits ~100 trees × ~8 levels), and a row's walk
 //! down one tree is a chain of dependent loads: node → feature value → next node. Walking one
@@ -18,7 +20,7 @@
 use super::tree::IsolationTree;
 
 /// Rows per block; a power of two so that the feature-major address is a shift and an `or`.
-pub(crate) const MAX_BLOCK: usize = 256;
+const MAX_BLOCK: usize = 256;
 
 /// Rows walked together through one tree, their node indices held in registers.
 const GROUP: usize = 8;

@@ -26,7 +26,9 @@
 //!
 //! Determinism: tree `t` draws from its own generator derived from `(seed, t)`, and a row's path
 //! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
-//! whatever the number of threads.
+//! whatever the number of threads. Scoring picks one of two layouts at run time — an AVX-512 one
+//! (`ranked`) where the CPU has it, a portable one (`compiled`) elsewhere — and both take the
+//! same branches and add in the same order, so the CPU does not change a score either.
 //!
 //! ```
 //! use anomaly_kit::forest::{IsolationForest, IsolationForestParams};
@@ -74,7 +76,7 @@ const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
 /// Rows scored per unit of parallel work; up to this many, scoring stays on the calling thread
 /// (a small request never waits for the thread pool).
-const PARALLEL_CHUNK: usize = 4 * compiled::MAX_BLOCK;
+const PARALLEL_CHUNK: usize = 4 * ranked::BLOCK;
 
 thread_local! {
     /// Each thread's scoring buffers, reused across calls: scoring allocates nothing per row.
@@ -105,6 +107,13 @@ impl ScoringLayout {
             Self::Ranked(f) => f.sum_path_lengths(rows, out, &mut scratch.ranked),
             Self::Portable(f) => f.sum_path_lengths(rows, out, &mut scratch.portable),
         });
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Ranked(_) => "avx512-ranked",
+            Self::Portable(_) => "portable",
+        }
     }
 
     fn heap_bytes(&self) -> usize {
@@ -169,7 +178,7 @@ pub struct IsolationForest {
     trees: Vec<IsolationTree>,
     /// The scoring layout, derived from `trees` on first use.
     #[serde(skip)]
-    compiled: ScoringCache,
+    layout: ScoringCache,
 }
 
 /// A cache of the scoring layout: derived from the trees, so it never makes two forests differ.
@@ -255,7 +264,7 @@ impl IsolationForest {
             max_samples,
             offset: -0.5,
             trees,
-            compiled: ScoringCache::default(),
+            layout: ScoringCache::default(),
         };
         if let Contamination::Fraction(c) = params.contamination {
             let scores = forest.score_samples(x)?;
@@ -286,14 +295,14 @@ impl IsolationForest {
         }
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
-        let compiled = self.compiled();
+        let layout = self.layout();
         let mut out = vec![0.0; n_rows];
         let score_chunk = |(chunk, sums): (usize, &mut [f64])| {
             let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..sums.len() * n_cols];
             if !rows.iter().all(|v| v.is_finite()) {
                 return Err(());
             }
-            compiled.sum_path_lengths(rows, sums);
+            layout.sum_path_lengths(rows, sums);
             for s in sums.iter_mut() {
                 *s = finish(*s);
             }
@@ -314,10 +323,17 @@ impl IsolationForest {
     }
 
     /// The scoring layout, compiled from the trees on first use.
-    fn compiled(&self) -> &ScoringLayout {
-        self.compiled
+    fn layout(&self) -> &ScoringLayout {
+        self.layout
             .0
             .get_or_init(|| ScoringLayout::new(&self.trees, self.n_features))
+    }
+
+    /// Which scoring layout this forest uses on this CPU: `"avx512-ranked"` (AVX-512, trees at
+    /// most 8 deep, at most 16 features) or `"portable"`. Both give the same scores; speed
+    /// figures depend on it, so benchmarks report it.
+    pub fn scoring_layout(&self) -> &'static str {
+        self.layout().name()
     }
 
     /// Bytes of heap memory the fitted forest holds: the trees plus the scoring layout once
@@ -327,7 +343,7 @@ impl IsolationForest {
             .iter()
             .map(IsolationTree::heap_bytes)
             .sum::<usize>()
-            + self.compiled.0.get().map_or(0, ScoringLayout::heap_bytes)
+            + self.layout.0.get().map_or(0, ScoringLayout::heap_bytes)
     }
 
     /// Opposite of the paper's anomaly score: `-2^(-E[h(x)] / c(max_samples))`. Lower is more abnormal.
@@ -644,6 +660,7 @@ mod tests {
         let f = IsolationForest::fit_array(&p, data.values.view()).unwrap();
         f.score_samples(data.values.view()).unwrap(); // builds the scoring layout too
         let bytes = f.heap_bytes();
+        eprintln!("tutorial model: {bytes} bytes with its scoring layout");
         assert!(bytes < 1 << 20, "{bytes} bytes");
         assert!(
             bytes > 50_000,
