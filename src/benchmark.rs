@@ -28,8 +28,9 @@ pub enum BenchmarkError {
     Metrics(#[from] MetricsError),
 }
 
-/// One dataset's result; the JSON keys are part of the CLI's contract.
+/// One dataset's result; the JSON keys are part of the CLI's contract (new keys may be added).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BenchmarkResult {
     pub dataset: String,
     pub rows: usize,

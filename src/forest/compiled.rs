@@ -1,6 +1,6 @@
 //! The portable scoring layout: every tree in one flat array, walked by blocks of rows. It scores
 //! wherever the faster AVX-512 layout ([`super::ranked`]) cannot: other CPUs, trees deeper than 8
-//! levels, more than 16 features.
+//! levels, more than 16 features, a feature with 65,535 distinct thresholds or more.
 //!
 //! Scoring is where the time goes (every row visits ~100 trees × ~8 levels), and a row's walk
 //! down one tree is a chain of dependent loads: node → feature value → next node. Walking one

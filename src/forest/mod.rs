@@ -28,7 +28,8 @@
 //! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
 //! whatever the number of threads. Scoring picks one of two layouts at run time — an AVX-512 one
 //! (`ranked`) where the CPU has it, a portable one (`compiled`) elsewhere — and both take the
-//! same branches and add in the same order, so the CPU does not change a score either.
+//! same branches and add in the same order, so the CPU does not change a path length either
+//! (scores then go through the platform's `pow`).
 //!
 //! ```
 //! use anomaly_kit::forest::{IsolationForest, IsolationForestParams};
@@ -299,8 +300,12 @@ impl IsolationForest {
         let mut out = vec![0.0; n_rows];
         let score_chunk = |(chunk, sums): (usize, &mut [f64])| {
             let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..sums.len() * n_cols];
-            if !rows.iter().all(|v| v.is_finite()) {
-                return Err(());
+            if let Some(at) = rows.iter().position(|v| !v.is_finite()) {
+                return Err(ForestError::NonFinite {
+                    row: chunk * PARALLEL_CHUNK + at / n_cols,
+                    col: at % n_cols,
+                    value: rows[at],
+                });
             }
             layout.sum_path_lengths(rows, sums);
             for s in sums.iter_mut() {
@@ -315,9 +320,10 @@ impl IsolationForest {
                 .enumerate()
                 .try_for_each(score_chunk)
         };
-        if walked.is_err() {
-            // some chunk holds a NaN or an infinity: name the first one
+        if let Err(in_some_chunk) = walked {
+            // chunks fail in any order: name the first bad value of all
             check_finite(x)?;
+            return Err(in_some_chunk);
         }
         Ok(Array1::from_vec(out))
     }
@@ -331,7 +337,8 @@ impl IsolationForest {
 
     /// Which scoring layout this forest uses on this CPU: `"avx512-ranked"` (AVX-512, trees at
     /// most 8 deep, at most 16 features) or `"portable"`. Both give the same scores; speed
-    /// figures depend on it, so benchmarks report it.
+    /// figures depend on it, so benchmarks report it. Builds the layout if no scoring has yet
+    /// (so [`Self::heap_bytes`] counts it from then on).
     pub fn scoring_layout(&self) -> &'static str {
         self.layout().name()
     }
@@ -622,6 +629,26 @@ mod tests {
             f.score_samples(array![[1.0, f64::INFINITY]].view()),
             Err(ForestError::NonFinite { .. })
         ));
+    }
+
+    /// Rows are scored in parallel chunks that fail in any order; the error must still name
+    /// the first bad value, and no scores come back.
+    #[test]
+    fn the_first_non_finite_value_is_named_whatever_chunk_fails_first() {
+        let p = IsolationForestParams::new().seed(3).check().unwrap();
+        let mut x = Array2::from_shape_fn((5 * PARALLEL_CHUNK, 2), |(i, j)| (i * 3 + j) as f64);
+        let f = IsolationForest::fit_array(&p, x.view()).unwrap();
+        x[[4 * PARALLEL_CHUNK + 7, 1]] = f64::NAN;
+        x[[PARALLEL_CHUNK + 5, 0]] = f64::NEG_INFINITY;
+        for _ in 0..20 {
+            match f.score_samples(x.view()) {
+                Err(ForestError::NonFinite { row, col, value }) => {
+                    assert_eq!((row, col), (PARALLEL_CHUNK + 5, 0));
+                    assert_eq!(value, f64::NEG_INFINITY);
+                }
+                other => panic!("expected a NonFinite error, got {other:?}"),
+            }
+        }
     }
 
     #[test]

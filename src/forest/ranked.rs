@@ -17,7 +17,8 @@
 //!   level's lookup is one or two `vpermt2w` (a 64-entry table lookup in every lane) on those
 //!   registers, whatever node each lane is at: no address depends on the previous level.
 //! * **32 rows per register.** The 32 rows' codes of each feature sit in one register; a lane's
-//!   value for its node's feature is picked with the same permute instruction.
+//!   code for its node's feature is picked with the same instruction (one `vpermt2w` per pair of
+//!   features) and a tree of blends over the pairs — the main cost of a level at 16 features.
 //! * **Four walks in flight.** One walk is a chain of dependent instructions; four independent
 //!   ones (four groups of rows through one tree, or, for a small request, one group through four
 //!   trees) keep the vector units busy.
@@ -42,15 +43,20 @@ const LANES: usize = 32;
 /// Rows coded per block: codes and per-row sums stay in L1 while all trees pass over them.
 pub(crate) const BLOCK: usize = 256;
 
-/// One tree's register tables, in heap order (index 0 unused).
+/// 256 heap-ordered 16-bit entries (index 0 unused): eight 512-bit registers, aligned so that
+/// each is one aligned load.
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
+struct Table([u16; 256]);
+
+/// One tree's register tables.
+#[derive(Clone, Debug)]
 struct TreeTables {
     /// Rank of the node's threshold among its feature's thresholds, or [`PAD_RANK`].
-    rank: [u16; 256],
+    rank: Table,
     /// `feature * 32`: added to the lane number it indexes a pair of code registers, and its
     /// bits from 6 up pick the pair.
-    select: [u16; 256],
+    select: Table,
 }
 
 /// A forest compiled to ranks for the AVX-512 walk. Built from the fitted trees; never stored.
@@ -82,6 +88,11 @@ impl RankedForest {
         for tree in trees {
             for i in 0..tree.n_nodes() {
                 if let Some((feature, threshold, _)) = tree.split(i) {
+                    // a NaN threshold sends every row left in the plain walk; ranks cannot say
+                    // that (fitting and loading never make one, but the layout does not rely on it)
+                    if !threshold.is_finite() {
+                        return None;
+                    }
                     by_feature.get_mut(feature as usize)?.push(threshold);
                 }
             }
@@ -108,8 +119,8 @@ impl RankedForest {
         };
         for (tree, &depth) in trees.iter().zip(&forest.depths) {
             let mut tables = TreeTables {
-                rank: [PAD_RANK; 256],
-                select: [0; 256],
+                rank: Table([PAD_RANK; 256]),
+                select: Table([0; 256]),
             };
             let start = forest.leaves.len();
             forest.leaves.resize(start + (1 << depth), 0.0);
@@ -121,8 +132,8 @@ impl RankedForest {
                         let f = feature as usize;
                         let own = forest.feature_cuts(f);
                         let rank = own.partition_point(|&c| c < threshold);
-                        tables.rank[heap] = rank as u16;
-                        tables.select[heap] = (f * LANES) as u16;
+                        tables.rank.0[heap] = rank as u16;
+                        tables.select.0[heap] = (f * LANES) as u16;
                         todo.push((left as usize, 2 * heap, level + 1));
                         todo.push((left as usize + 1, 2 * heap + 1, level + 1));
                     }
@@ -157,7 +168,11 @@ impl RankedForest {
     /// which is row-major with `n_features` columns). `scratch` is reused between calls.
     pub(crate) fn sum_path_lengths(&self, rows: &[f64], out: &mut [f64], scratch: &mut Scratch) {
         let d = self.n_features;
-        debug_assert_eq!(rows.len(), out.len() * d);
+        assert_eq!(
+            rows.len(),
+            out.len() * d,
+            "rows must hold n_features values per output"
+        );
         scratch.prepare(d);
         for (block_rows, block_out) in rows.chunks(BLOCK * d).zip(out.chunks_mut(BLOCK)) {
             let n = block_out.len();
@@ -176,7 +191,8 @@ impl RankedForest {
                     5 => self.walk_block::<5>(lanes, scratch),
                     6 => self.walk_block::<6>(lanes, scratch),
                     7 => self.walk_block::<7>(lanes, scratch),
-                    _ => self.walk_block::<8>(lanes, scratch),
+                    8 => self.walk_block::<8>(lanes, scratch),
+                    _ => unreachable!("`new` declines more than {MAX_FEATURES} features"),
                 }
             }
             for (o, a) in block_out.iter_mut().zip(&scratch.acc) {
@@ -236,7 +252,7 @@ impl Scratch {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, LANES, RankedForest, Scratch, TreeTables};
+    use super::{BLOCK, LANES, RankedForest, Scratch, Table, TreeTables};
 
     /// One tree, as the walk sees it.
     struct Tree<'a> {
@@ -269,7 +285,7 @@ mod avx512 {
         /// row still adds its trees' path lengths in tree order.
         ///
         /// `scratch` must be prepared for this forest and `lanes` a multiple of [`LANES`] no
-        /// larger than [`BLOCK`] (slicing checks both).
+        /// larger than [`BLOCK`] (slicing checks the bound; a partial group is not walked).
         ///
         /// # Safety
         /// The CPU must support AVX-512 F and BW.
@@ -327,60 +343,49 @@ mod avx512 {
         })
     }
 
-    /// One level down: looks each walk's node up with `$lookup` (the level's tables), compares
-    /// the lane's code with the node's rank and goes left (2h) or right (2h + 1). `$walks`
-    /// yields `(heap index, codes, tree)`.
-    macro_rules! step {
-        ($walks:expr, $lookup:expr) => {
-            for (at, codes, tree) in $walks {
-                let rank = $lookup(*at, &tree.tables.rank);
-                let value = pick_codes::<PAIRS>(codes, $lookup(*at, &tree.tables.select), iota());
-                let right = _mm512_cmpgt_epu16_mask(value, rank);
-                let twice = _mm512_add_epi16(*at, *at);
-                *at = _mm512_mask_add_epi16(twice, right, twice, _mm512_set1_epi16(1));
-            }
-        };
+    /// One level down for one walk: looks the node at heap index `at` up in the tables of the
+    /// level's `BAND` (see [`lookup`]), compares the lane's code with the node's rank and goes
+    /// left (2h) or right (2h + 1).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn step<const PAIRS: usize, const BAND: u8>(
+        at: &mut __m512i,
+        codes: &[__m512i; 16],
+        tables: &TreeTables,
+    ) {
+        let rank = lookup::<BAND>(*at, &tables.rank);
+        let value = pick_codes::<PAIRS>(codes, lookup::<BAND>(*at, &tables.select));
+        let right = _mm512_cmpgt_epu16_mask(value, rank);
+        let twice = _mm512_add_epi16(*at, *at);
+        *at = _mm512_mask_add_epi16(twice, right, twice, _mm512_set1_epi16(1));
     }
 
-    /// Table lookups for the node at each lane's heap index `at`, by level. A table is 256
-    /// heap-ordered `u16`s, 64-byte aligned: eight registers, read with aligned loads (from L1,
-    /// and hoisted out of the loops where the compiler can).
-    mod lookup {
-        use std::arch::x86_64::*;
+    /// Levels 0-5 (heap indices 1..64): one two-register table.
+    const TOP: u8 = 0;
+    /// Level 6 (indices 64..128): their low six bits index the next two registers.
+    const LEVEL6: u8 = 6;
+    /// Level 7 (indices 128..256): two two-register tables, picked by bit 6.
+    const LEVEL7: u8 = 7;
 
-        /// Register `k` (entries `32k..32k + 32`) of a table.
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn part(t: &[u16; 256], k: usize) -> __m512i {
-            let part = &t[32 * k..][..32];
-            // SAFETY: 32 `u16`s are one register; `TreeTables` (`repr(C, align(64))`) puts each
-            // table, and so each part, on a 64-byte boundary.
+    /// The table entry for the node at each lane's heap index `at`, for a level in `BAND`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn lookup<const BAND: u8>(at: __m512i, t: &Table) -> __m512i {
+        // register `k` of the table, entries 32k..32k + 32
+        let part = |k: usize| {
+            let part = &t.0[32 * k..][..32];
+            // SAFETY: 32 `u16`s are one register, and `Table` is 64-byte aligned, so each of
+            // its parts is too.
             unsafe { _mm512_load_si512(part.as_ptr().cast()) }
-        }
-
-        /// Levels 0-5: heap indices 1..64, one two-register table.
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        pub(super) fn top(at: __m512i, t: &[u16; 256]) -> __m512i {
-            _mm512_permutex2var_epi16(part(t, 0), at, part(t, 1))
-        }
-
-        /// Level 6: indices 64..128, whose low six bits index the next two registers.
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        pub(super) fn level6(at: __m512i, t: &[u16; 256]) -> __m512i {
-            _mm512_permutex2var_epi16(part(t, 2), at, part(t, 3))
-        }
-
-        /// Level 7: indices 128..256, two tables picked by bit 6.
-        #[inline]
-        #[target_feature(enable = "avx512f,avx512bw")]
-        pub(super) fn level7(at: __m512i, t: &[u16; 256]) -> __m512i {
-            _mm512_mask_blend_epi16(
+        };
+        match BAND {
+            TOP => _mm512_permutex2var_epi16(part(0), at, part(1)),
+            LEVEL6 => _mm512_permutex2var_epi16(part(2), at, part(3)),
+            _ => _mm512_mask_blend_epi16(
                 _mm512_test_epi16_mask(at, _mm512_set1_epi16(64)),
-                _mm512_permutex2var_epi16(part(t, 4), at, part(t, 5)),
-                _mm512_permutex2var_epi16(part(t, 6), at, part(t, 7)),
-            )
+                _mm512_permutex2var_epi16(part(4), at, part(5)),
+                _mm512_permutex2var_epi16(part(6), at, part(7)),
+            ),
         }
     }
 
@@ -406,22 +411,19 @@ mod avx512 {
         let codes: [[__m512i; 16]; G] = groups.map(|lane0| load_codes::<PAIRS>(codes, lane0));
         let mut at = [_mm512_set1_epi16(1); G];
         for _ in 0..tree.depth.min(6) {
-            step!(
-                at.iter_mut().zip(&codes).map(|(a, c)| (a, c, tree)),
-                lookup::top
-            );
+            for (at, codes) in at.iter_mut().zip(&codes) {
+                step::<PAIRS, TOP>(at, codes, tree.tables);
+            }
         }
         if tree.depth > 6 {
-            step!(
-                at.iter_mut().zip(&codes).map(|(a, c)| (a, c, tree)),
-                lookup::level6
-            );
+            for (at, codes) in at.iter_mut().zip(&codes) {
+                step::<PAIRS, LEVEL6>(at, codes, tree.tables);
+            }
         }
         if tree.depth > 7 {
-            step!(
-                at.iter_mut().zip(&codes).map(|(a, c)| (a, c, tree)),
-                lookup::level7
-            );
+            for (at, codes) in at.iter_mut().zip(&codes) {
+                step::<PAIRS, LEVEL7>(at, codes, tree.tables);
+            }
         }
         at
     }
@@ -439,22 +441,20 @@ mod avx512 {
         let mut at = [_mm512_set1_epi16(1); G];
         let deepest = trees.iter().map(|t| t.depth).max().unwrap_or(0);
         // trees shallower than the deepest stop at their own last level
-        macro_rules! walks {
-            ($level:expr) => {
-                at.iter_mut()
-                    .zip(trees)
-                    .filter(|(_, t)| $level < t.depth)
-                    .map(|(a, t)| (a, &codes, t))
-            };
-        }
         for level in 0..deepest.min(6) {
-            step!(walks!(level), lookup::top);
+            for (at, tree) in at.iter_mut().zip(trees).filter(|(_, t)| level < t.depth) {
+                step::<PAIRS, TOP>(at, &codes, tree.tables);
+            }
         }
         if deepest > 6 {
-            step!(walks!(6), lookup::level6);
+            for (at, tree) in at.iter_mut().zip(trees).filter(|(_, t)| 6 < t.depth) {
+                step::<PAIRS, LEVEL6>(at, &codes, tree.tables);
+            }
         }
         if deepest > 7 {
-            step!(walks!(7), lookup::level7);
+            for (at, tree) in at.iter_mut().zip(trees).filter(|(_, t)| 7 < t.depth) {
+                step::<PAIRS, LEVEL7>(at, &codes, tree.tables);
+            }
         }
         at
     }
@@ -468,7 +468,11 @@ mod avx512 {
         // heap indices at the last level run from 2^depth = leaves.len() to 2^(depth+1) - 1, so
         // the low `depth` bits are the leaf index; masking (rather than subtracting) keeps any
         // index in bounds whatever `at` holds
-        debug_assert!(leaves.len().is_power_of_two());
+        // (an empty `leaves` would wrap the mask below to every index)
+        assert!(
+            leaves.len().is_power_of_two(),
+            "a tree has 2^depth leaf slots"
+        );
         let leaf = _mm512_and_si512(at, _mm512_set1_epi16((leaves.len() - 1) as i16));
         let halves = [
             _mm512_cvtepu16_epi32(_mm512_castsi512_si256(leaf)),
@@ -481,8 +485,8 @@ mod avx512 {
             ]
         });
         for (index, acc) in quarters.zip(acc.chunks_exact_mut(8)) {
-            // SAFETY: every index was masked below `leaves.len()`, a power of two; `acc` is 8
-            // sums.
+            // SAFETY: every index was masked below `leaves.len()`, a power of two (so at least
+            // 1); `acc` is 8 sums.
             unsafe {
                 let path = _mm512_i32gather_pd::<8>(index, leaves.as_ptr());
                 let sums = acc.as_mut_ptr();
@@ -494,12 +498,8 @@ mod avx512 {
     /// Each lane's code for its node's feature: `select` is `feature * 32` per lane.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn pick_codes<const PAIRS: usize>(
-        codes: &[__m512i; 16],
-        select: __m512i,
-        iota: __m512i,
-    ) -> __m512i {
-        let index = _mm512_or_si512(select, iota);
+    fn pick_codes<const PAIRS: usize>(codes: &[__m512i; 16], select: __m512i) -> __m512i {
+        let index = _mm512_or_si512(select, iota());
         let mut picked: [__m512i; 8] = std::array::from_fn(|k| {
             if k < PAIRS {
                 _mm512_permutex2var_epi16(codes[2 * k], index, codes[2 * k + 1])
@@ -603,6 +603,68 @@ mod tests {
                 }
             });
             assert_same_bits_as_plain_walk(&forest, &probe);
+        }
+    }
+
+    /// -0.0 and 0.0 are one threshold for `>`, though they sort apart by `total_cmp`; rows at
+    /// either, and just around them, must go where the plain walk sends them. Fitting on real
+    /// data hardly ever draws a zero threshold, so the trees are written by hand.
+    #[test]
+    fn signed_zero_thresholds_rank_as_one() {
+        if !cpu_supported() {
+            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
+            return;
+        }
+        let tree = |json: &str| -> IsolationTree { serde_json::from_str(json).unwrap() };
+        let leaf = u32::MAX;
+        let trees = [
+            // x0 > -0.0 ?
+            tree(&format!(
+                r#"{{"feature":[0,{leaf},{leaf}],"threshold":[-0.0,0,0],"left":[1,0,0],"size":[4,2,2]}}"#
+            )),
+            // x0 > 0.0 ? then, on the left, x0 > -0.0 ?
+            tree(&format!(
+                r#"{{"feature":[0,0,{leaf},{leaf},{leaf}],"threshold":[0.0,-0.0,0,0,0],"left":[1,3,0,0,0],"size":[6,3,3,1,2]}}"#
+            )),
+        ];
+        let ranked = RankedForest::new(&trees, 1).expect("shape fits");
+        let probe = [-1.0, -5e-324, -0.0, 0.0, 5e-324, f64::MIN_POSITIVE, 1.0];
+        let mut out = vec![0.0; probe.len()];
+        ranked.sum_path_lengths(&probe, &mut out, &mut Scratch::default());
+        for (x, got) in probe.iter().zip(&out) {
+            let plain = trees.iter().fold(0.0, |acc, t| acc + t.path_length(&[*x]));
+            assert_eq!(got.to_bits(), plain.to_bits(), "x = {x:e}");
+        }
+    }
+
+    /// The per-thread scratch is shared by every forest a thread scores: codes left by a wider
+    /// forest must not leak into a narrower one's walk.
+    #[test]
+    fn scratch_reused_across_forests_of_different_widths() {
+        if !cpu_supported() {
+            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
+            return;
+        }
+        let mut scratch = Scratch::default();
+        for n_cols in [16, 3, 1, 9, 2] {
+            let x = Array2::from_shape_fn((300, n_cols), |(i, j)| {
+                ((i * 7 + j * 13) % 97) as f64 * if j % 2 == 0 { 1.0 } else { -2.5 }
+            });
+            let forest = fit(&x, 256, n_cols as u64);
+            let ranked = RankedForest::new(forest.trees(), n_cols).expect("shape fits");
+            let mut out = vec![0.0; x.nrows()];
+            ranked.sum_path_lengths(x.as_slice().unwrap(), &mut out, &mut scratch);
+            for (i, row) in x.rows().into_iter().enumerate() {
+                let plain = forest
+                    .trees()
+                    .iter()
+                    .fold(0.0, |acc, t| acc + t.path_length(row.as_slice().unwrap()));
+                assert_eq!(
+                    out[i].to_bits(),
+                    plain.to_bits(),
+                    "{n_cols} features, row {i}"
+                );
+            }
         }
     }
 
