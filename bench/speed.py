@@ -5,6 +5,10 @@ Each measurement runs in a fresh process so its peak memory (ru_maxrss) is its o
 process: one warm-up fit+score, then `repeats` timed runs with seeds 1..repeats; the median fit
 time and the median time to score every row are reported. Ours runs `anomaly-kit benchmark`
 (medians over seeds 0..repeats-1, the same protocol without a separate warm-up).
+
+A shared machine's speed drifts over minutes, so the measurements of one data set are taken in
+`rounds` rounds, each running every (threads, library) once, and the table reports the median
+over rounds: a slow minute then slows every library and thread count alike instead of one.
 """
 import argparse
 import json
@@ -125,9 +129,11 @@ def main():
     ap.add_argument("--kit", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--threads", default="1,2")
     args = ap.parse_args()
-    repeats = args.repeats or (2 if args.quick else 5)
+    repeats = args.repeats or (2 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 3)
     threads = [int(t) for t in args.threads.split(",")]
 
     from importlib.metadata import version
@@ -135,12 +141,24 @@ def main():
     versions = ", ".join(f"{p} {version(p)}" for p in ("scikit-learn", "isotree", "numpy")) + f", Python {platform.python_version()}"
     results = []
     for name, path in datasets(args.kit, args.quick):
+        runs = {}
+        for round_ in range(rounds):
+            for t in threads:
+                for lib in LIBS:
+                    r = measure(lib, args.kit, path, t, repeats)
+                    runs.setdefault((t, lib), []).append(r)
+                    print(f"  {name:<12} {lib:<12} threads {t} round {round_ + 1}/{rounds}: fit {r['fit_seconds'] * 1e3:8.1f} ms, score {r['score_seconds'] * 1e3:9.1f} ms, {r['rows_per_second']:>12,.0f} rows/s, peak {r['peak_rss_mib']:6.1f} MiB", file=sys.stderr)
         for t in threads:
             for lib in LIBS:
-                r = measure(lib, args.kit, path, t, repeats)
+                rs = runs[(t, lib)]
+                r = dict(rs[0])
+                r["fit_seconds"] = statistics.median(q["fit_seconds"] for q in rs)
+                r["score_seconds"] = statistics.median(q["score_seconds"] for q in rs)
+                r["rows_per_second"] = r["rows"] / r["score_seconds"]
+                r["peak_rss_mib"] = max(q["peak_rss_mib"] for q in rs)
+                r["rounds"] = len(rs)
                 r["data"] = name
                 results.append(r)
-                print(f"  {name:<12} {lib:<12} threads {t}: fit {r['fit_seconds'] * 1e3:8.1f} ms, score {r['score_seconds'] * 1e3:9.1f} ms, {r['rows_per_second']:>12,.0f} rows/s, peak {r['peak_rss_mib']:6.1f} MiB", file=sys.stderr)
 
     # ratios against the better reference, per dataset and thread count
     for r in results:
@@ -167,7 +185,7 @@ def main():
         "",
         f"Made by `bash bench/speed.sh{' --quick' if args.quick else ''}` on {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores ({cpu_model()}); {versions}.",
         f"Our scoring layout on this CPU: {', '.join(sorted(layouts))} (`avx512-ranked` needs AVX-512 F and BW; `portable` elsewhere; both give the same scores).",
-        f"100 trees, 256 samples per tree; medians of {repeats} runs; scoring = every row of the data set",
+        f"100 trees, 256 samples per tree; per process a warm-up, then the median of {repeats} runs; the median over {rounds} interleaved round(s) of every library and thread count; scoring = every row of the data set",
         "(scikit-learn `score_samples`, isotree `predict`, ours `score_samples`). Peak memory is the whole process's.",
         "Ratios: our scoring rows/s over each reference's; fit: isotree's fit time over ours (> 1 = we are faster).",
         "",

@@ -2,8 +2,9 @@
 # Side-by-side Isolation Forest speed: anomaly-kit vs scikit-learn vs isotree on the same data in
 # the same run (100 trees, 256 samples per tree; one thread, then two).
 #
-#   bash bench/speed.sh            # full run: gen 10k/100k/1M x 5, 10_cover, 16_http; ~5 minutes
-#   bash bench/speed.sh --quick    # gen 10k and 100k only, 2 repeats; ~1 minute
+#   bash bench/speed.sh            # full run: gen 10k/100k/1M x 5, 10_cover, 16_http, 3 rounds
+#                                  # of 3 timed runs per library and thread count; ~10 minutes
+#   bash bench/speed.sh --quick    # gen 10k and 100k only, 1 round of 2 runs; ~1 minute
 #
 # Creates bench/.venv (scikit-learn and isotree pinned in bench/requirements.txt) on first use,
 # builds the kit in release mode, writes bench/speed.md and bench/speed-results.jsonl.
