@@ -539,19 +539,36 @@ mod tests {
     use ndarray::Array2;
     use proptest::prelude::*;
 
-    /// Scores `probe` with the ranked layout and checks every row's sum against the plain walk,
-    /// bit for bit.
-    fn assert_same_bits_as_plain_walk(forest: &IsolationForest, probe: &Array2<f64>) {
-        let ranked = RankedForest::new(forest.trees(), probe.ncols()).expect("shape fits");
-        let mut out = vec![0.0; probe.nrows()];
-        ranked.sum_path_lengths(probe.as_slice().unwrap(), &mut out, &mut Scratch::default());
-        for (i, row) in probe.rows().into_iter().enumerate() {
-            let plain = forest
-                .trees()
-                .iter()
-                .fold(0.0, |acc, t| acc + t.path_length(row.as_slice().unwrap()));
-            assert_eq!(out[i].to_bits(), plain.to_bits(), "row {i}");
+    /// Scores `probe` (row-major, `n_cols` columns) with the ranked layout of `trees`, using
+    /// `scratch`, and checks every row's sum against the plain walk, bit for bit.
+    fn assert_same_bits_as_plain_walk(
+        trees: &[IsolationTree],
+        probe: &[f64],
+        n_cols: usize,
+        scratch: &mut Scratch,
+    ) {
+        let ranked = RankedForest::new(trees, n_cols).expect("shape fits");
+        let mut out = vec![0.0; probe.len() / n_cols];
+        ranked.sum_path_lengths(probe, &mut out, scratch);
+        for (i, (row, got)) in probe.chunks_exact(n_cols).zip(&out).enumerate() {
+            let plain = IsolationTree::plain_path_sum(trees, row);
+            assert_eq!(
+                got.to_bits(),
+                plain.to_bits(),
+                "{n_cols} features, row {i}: {row:?}"
+            );
         }
+    }
+
+    /// [`assert_same_bits_as_plain_walk`] for a fitted forest and a fresh scratch.
+    fn assert_forest_scores_like_plain_walk(forest: &IsolationForest, probe: &Array2<f64>) {
+        let flat = probe.as_slice().unwrap();
+        assert_same_bits_as_plain_walk(
+            forest.trees(),
+            flat,
+            probe.ncols(),
+            &mut Scratch::default(),
+        );
     }
 
     fn fit(x: &Array2<f64>, max_samples: usize, seed: u64) -> IsolationForest {
@@ -602,7 +619,7 @@ mod tests {
                     ((i * 31 + j * 17) % 257) as f64 - 128.0
                 }
             });
-            assert_same_bits_as_plain_walk(&forest, &probe);
+            assert_forest_scores_like_plain_walk(&forest, &probe);
         }
     }
 
@@ -627,14 +644,8 @@ mod tests {
                 r#"{{"feature":[0,0,{leaf},{leaf},{leaf}],"threshold":[0.0,-0.0,0,0,0],"left":[1,3,0,0,0],"size":[6,3,3,1,2]}}"#
             )),
         ];
-        let ranked = RankedForest::new(&trees, 1).expect("shape fits");
         let probe = [-1.0, -5e-324, -0.0, 0.0, 5e-324, f64::MIN_POSITIVE, 1.0];
-        let mut out = vec![0.0; probe.len()];
-        ranked.sum_path_lengths(&probe, &mut out, &mut Scratch::default());
-        for (x, got) in probe.iter().zip(&out) {
-            let plain = trees.iter().fold(0.0, |acc, t| acc + t.path_length(&[*x]));
-            assert_eq!(got.to_bits(), plain.to_bits(), "x = {x:e}");
-        }
+        assert_same_bits_as_plain_walk(&trees, &probe, 1, &mut Scratch::default());
     }
 
     /// The per-thread scratch is shared by every forest a thread scores: codes left by a wider
@@ -651,20 +662,8 @@ mod tests {
                 ((i * 7 + j * 13) % 97) as f64 * if j % 2 == 0 { 1.0 } else { -2.5 }
             });
             let forest = fit(&x, 256, n_cols as u64);
-            let ranked = RankedForest::new(forest.trees(), n_cols).expect("shape fits");
-            let mut out = vec![0.0; x.nrows()];
-            ranked.sum_path_lengths(x.as_slice().unwrap(), &mut out, &mut scratch);
-            for (i, row) in x.rows().into_iter().enumerate() {
-                let plain = forest
-                    .trees()
-                    .iter()
-                    .fold(0.0, |acc, t| acc + t.path_length(row.as_slice().unwrap()));
-                assert_eq!(
-                    out[i].to_bits(),
-                    plain.to_bits(),
-                    "{n_cols} features, row {i}"
-                );
-            }
+            let flat = x.as_slice().unwrap();
+            assert_same_bits_as_plain_walk(forest.trees(), flat, n_cols, &mut scratch);
         }
     }
 
@@ -699,7 +698,7 @@ mod tests {
                 values[(i * n_cols + j) % values.len()] * (1.0 + (i % 5) as f64)
             });
             let forest = fit(&x, max_samples.min(n_rows), seed);
-            assert_same_bits_as_plain_walk(&forest, &x);
+            assert_forest_scores_like_plain_walk(&forest, &x);
         }
     }
 }

@@ -109,6 +109,13 @@ impl IsolationTree {
         node.value
     }
 
+    /// A row's path lengths summed over `trees` in order, by the plain walk: the sum both scoring
+    /// layouts must reproduce bit for bit.
+    #[cfg(test)]
+    pub(crate) fn plain_path_sum(trees: &[IsolationTree], row: &[f64]) -> f64 {
+        trees.iter().fold(0.0, |acc, t| acc + t.path_length(row))
+    }
+
     /// `(feature, threshold, left child)` of node `i` if it splits, `None` for a leaf.
     pub(crate) fn split(&self, i: usize) -> Option<(u32, f64, u32)> {
         let n = self.nodes[i];
