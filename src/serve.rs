@@ -394,6 +394,39 @@ where
     }))
 }
 
+/// A server running as a task on the current tokio runtime, on a free loopback port.
+pub struct LoopbackTask {
+    pub addr: SocketAddr,
+    /// Sending on it, or dropping it, stops the server after draining.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The server's task; it completes once the server has stopped.
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds the server for `model` to a free port on 127.0.0.1, whatever `config`'s host and port
+/// say, and spawns it on the current tokio runtime: the one way tests and the in-process live
+/// paths run a server, so none of them can listen beyond loopback.
+pub async fn spawn_on_loopback(
+    model: ModelArtefact,
+    config: ServeConfig,
+) -> std::io::Result<LoopbackTask> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServeConfig {
+        host: "127.0.0.1".into(),
+        port: 0,
+        ..config
+    };
+    let (addr, server) = bind(model, &config, async {
+        let _ = stopped.await;
+    })
+    .await?;
+    Ok(LoopbackTask {
+        addr,
+        stop,
+        done: tokio::spawn(server),
+    })
+}
+
 /// The server on a free loopback port with a runtime of its own, for callers that are not async
 /// themselves (the walkthrough's live parts). It stops, after draining, when dropped.
 pub struct LoopbackServer {
@@ -409,21 +442,12 @@ impl LoopbackServer {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = ServeConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            ..ServeConfig::default()
-        };
-        let (addr, server) = runtime.block_on(bind(model, &config, async {
-            let _ = stopped.await;
-        }))?;
-        let task = runtime.spawn(server);
+        let server = runtime.block_on(spawn_on_loopback(model, ServeConfig::default()))?;
         Ok(Self {
-            addr,
+            addr: server.addr,
             runtime,
-            stop: Some(stop),
-            task: Some(task),
+            stop: Some(server.stop),
+            task: Some(server.done),
         })
     }
 

@@ -62,19 +62,10 @@ async fn start() -> (
         detector,
         TrainingInfo::of(train.values.view(), Some(100)),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..ServeConfig::default()
-    };
-    let (addr, server) = serve::bind(model, &config, async {
-        let _ = stopped.await;
-    })
-    .await
-    .unwrap();
-    tokio::spawn(server);
-    (addr, stop, expected, body)
+    let server = serve::spawn_on_loopback(model, ServeConfig::default())
+        .await
+        .unwrap();
+    (server.addr, server.stop, expected, body)
 }
 
 fn predictions(answer: &Value) -> Vec<i32> {

@@ -24,21 +24,13 @@ struct Server {
 
 impl Server {
     async fn start(model: ModelArtefact, config: ServeConfig) -> Self {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let config = ServeConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            ..config
-        };
-        let (addr, server) = serve::bind(model, &config, async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("bind on loopback");
+        let server = serve::spawn_on_loopback(model, config)
+            .await
+            .expect("bind on loopback");
         Self {
-            addr,
-            stop: Some(stop),
-            done: tokio::spawn(server),
+            addr: server.addr,
+            stop: Some(server.stop),
+            done: server.done,
         }
     }
 

@@ -67,19 +67,10 @@ pub fn model(improved: bool) -> ModelArtefact {
 
 /// The real server with `model`, on a free loopback port, until the sender is dropped or used.
 pub async fn start_server(model: ModelArtefact) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServeConfig {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..ServeConfig::default()
-    };
-    let (addr, server) = serve::bind(model, &config, async {
-        let _ = stopped.await;
-    })
-    .await
-    .unwrap();
-    tokio::spawn(server);
-    (addr, stop)
+    let server = serve::spawn_on_loopback(model, ServeConfig::default())
+        .await
+        .unwrap();
+    (server.addr, server.stop)
 }
 
 /// The encoded records of `data`'s rows, one series.
