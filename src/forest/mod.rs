@@ -214,9 +214,9 @@ impl IsolationForest {
         if n_rows > u32::MAX as usize {
             return Err(ForestError::TooManyRows(n_rows));
         }
-        check_finite(x)?;
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
+        check_finite(flat, n_cols, 0)?;
         let max_samples = params.max_samples.resolve(n_rows);
         if max_samples < 2 {
             // c(1) = 0: every score would be -1 and every row an anomaly
@@ -300,13 +300,7 @@ impl IsolationForest {
         let mut out = vec![0.0; n_rows];
         let score_chunk = |(chunk, sums): (usize, &mut [f64])| {
             let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..sums.len() * n_cols];
-            if let Some(at) = rows.iter().position(|v| !v.is_finite()) {
-                return Err(ForestError::NonFinite {
-                    row: chunk * PARALLEL_CHUNK + at / n_cols,
-                    col: at % n_cols,
-                    value: rows[at],
-                });
-            }
+            check_finite(rows, n_cols, chunk * PARALLEL_CHUNK)?;
             layout.sum_path_lengths(rows, sums);
             for s in sums.iter_mut() {
                 *s = finish(*s);
@@ -322,7 +316,7 @@ impl IsolationForest {
         };
         if let Err(in_some_chunk) = walked {
             // chunks fail in any order: name the first bad value of all
-            check_finite(x)?;
+            check_finite(flat, n_cols, 0)?;
             return Err(in_some_chunk);
         }
         Ok(Array1::from_vec(out))
@@ -431,9 +425,15 @@ impl IsolationForest {
     }
 }
 
-fn check_finite(x: ArrayView2<f64>) -> Result<(), ForestError> {
-    match x.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        Some(((row, col), &value)) => Err(ForestError::NonFinite { row, col, value }),
+/// The first NaN or infinity in `rows` (row-major, `n_cols` columns, the first being row
+/// `first_row` of the input), as the error that names it.
+fn check_finite(rows: &[f64], n_cols: usize, first_row: usize) -> Result<(), ForestError> {
+    match rows.iter().position(|v| !v.is_finite()) {
+        Some(at) => Err(ForestError::NonFinite {
+            row: first_row + at / n_cols,
+            col: at % n_cols,
+            value: rows[at],
+        }),
         None => Ok(()),
     }
 }
