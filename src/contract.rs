@@ -1,7 +1,7 @@
 //! The `/invocations` contract, defined once: what a request may look like, what the answer
-//! looks like, and which status each problem gets. The server, the stream writer, the Lambda and
-//! the tests all use this module, so a producer and a consumer cannot drift apart (the tutorial's
-//! pipeline broke exactly there: CSV written, JSON read).
+//! looks like, and which status each problem gets. The server, the stream consumer, the Lambda
+//! and the tests all use this module, so a producer and a consumer cannot drift apart (the
+//! tutorial's pipeline broke exactly there: CSV written, JSON read).
 //!
 //! Accepted bodies (`Content-Type`):
 //!
@@ -9,31 +9,65 @@
 //!   a list of records `[{"feature_1": 1.5, …}, …]`, a dict of columns
 //!   `{"feature_1": [1.5, …], …}`, or a single record `{"feature_1": 1.5, …}`.
 //!   Features are matched **by name**, in any order; other keys (a timestamp, say) are ignored,
-//!   except `series`, which names the series a row belongs to (see the server's stateful windows).
+//!   except `series`, which names the series a row belongs to (rows without one belong to the
+//!   series `default`).
+//! * `application/json` with **context**: `{"context": {"<series>": [row, …]}, "instances": rows}`,
+//!   where `instances` is any of the shapes above and each context row is a record (features by
+//!   name) or a list of numbers in the model's feature order, oldest first. Context rows are the
+//!   series' past: they fill a windowed model's trailing window and are **never scored**. This is
+//!   how a stream consumer, which keeps each series' last rows, gets the same answer from any
+//!   server instance, in any order, after any restart: the server keeps no state at all.
 //! * `text/csv`: rows of numbers, with a header (matched by name, extra columns ignored) or
-//!   without one (exactly the model's features, in the model's order).
+//!   without one (exactly the model's features, in the model's order). CSV carries no context.
+//!
+//! Rows without context are windowed per series in request order, from an empty past. A row whose
+//! window is not yet full is scored but never flagged (see [`crate::detector::Detector::decide`]).
 //!
 //! The answer is `{"predictions": [1, -1, …]}` (-1 = anomaly), exactly the tutorial's, so its
 //! clients keep working; asked for details it adds `scores` (scikit-learn's `score_samples`,
-//! lower = more abnormal) and `anomalies` (booleans).
+//! lower = more abnormal), `anomalies` (booleans), `warming_up` (booleans) and `context_rows` (how
+//! many preceding rows of a series the model uses, i.e. what a consumer should send as context).
 //!
 //! ```
 //! use anomaly_kit::contract::{parse_request, ContractError};
 //! let names = vec!["a".to_string(), "b".to_string()];
 //! let rows = parse_request("application/json", br#"[{"b": 2, "a": 1, "time": "x"}]"#, &names)?;
 //! assert_eq!(rows.values.row(0).to_vec(), vec![1.0, 2.0]);
+//! let with_past = parse_request(
+//!     "application/json",
+//!     br#"{"context": {"pump-7": [[0.5, 1.5], {"a": 0.7, "b": 1.7}]},
+//!          "instances": [{"a": 1, "b": 2, "series": "pump-7"}]}"#,
+//!     &names,
+//! )?;
+//! assert_eq!(with_past.values.nrows(), 1); // only instances are scored
+//! assert_eq!(with_past.context["pump-7"].row(1).to_vec(), vec![0.7, 1.7]);
 //! let err = parse_request("application/json", br#"{"a": 1}"#, &names).unwrap_err();
 //! assert_eq!(err.status(), 400);
 //! assert!(err.to_string().contains("'b'"));
 //! # Ok::<(), ContractError>(())
 //! ```
 
+use std::collections::BTreeMap;
+
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::detector::Scored;
+
 /// The key that names a row's series in JSON records.
 pub const SERIES_KEY: &str = "series";
+/// The envelope key holding each series' preceding rows.
+pub const CONTEXT_KEY: &str = "context";
+/// The envelope key holding the rows to score.
+pub const INSTANCES_KEY: &str = "instances";
+/// The series of rows that name none.
+pub const DEFAULT_SERIES: &str = "default";
+
+/// The series a row belongs to: its `series`, or [`DEFAULT_SERIES`].
+pub fn series_name(series: Option<&str>) -> &str {
+    series.unwrap_or(DEFAULT_SERIES)
+}
 
 /// Why a request cannot be scored. Every variant is the client's problem (4xx), never a 500.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -65,6 +99,12 @@ pub enum ContractError {
     },
     #[error("row {row}: series must be a string or a number")]
     BadSeries { row: usize },
+    #[error("context of series '{series}', row {row}: {problem}")]
+    BadContext {
+        series: String,
+        row: usize,
+        problem: String,
+    },
 }
 
 impl ContractError {
@@ -84,6 +124,20 @@ pub struct Rows {
     pub values: Array2<f64>,
     /// The `series` of each row, when given.
     pub series: Vec<Option<String>>,
+    /// Each series' preceding rows (oldest first, model feature order): used for features,
+    /// never scored.
+    pub context: BTreeMap<String, Array2<f64>>,
+}
+
+impl Rows {
+    /// Rows without context.
+    pub fn new(values: Array2<f64>, series: Vec<Option<String>>) -> Self {
+        Self {
+            values,
+            series,
+            context: BTreeMap::new(),
+        }
+    }
 }
 
 /// The answer to an invocation.
@@ -97,16 +151,24 @@ pub struct Predictions {
     /// `true` per anomalous row (only when asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anomalies: Option<Vec<bool>>,
+    /// `true` per row whose window was not yet full: scored, never flagged (only when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warming_up: Option<Vec<bool>>,
+    /// How many preceding rows of a series the model uses: what to send as context (only when
+    /// asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_rows: Option<usize>,
 }
 
 impl Predictions {
-    /// Builds the answer from scores and the threshold they are compared with.
-    pub fn new(scores: &[f64], threshold: f64, detailed: bool) -> Self {
-        let anomalies: Vec<bool> = scores.iter().map(|&s| s < threshold).collect();
+    /// The answer for rows a detector scored; `detailed` adds scores, flags and warm-up.
+    pub fn new(scored: &Scored, detailed: bool) -> Self {
         Self {
-            predictions: anomalies.iter().map(|&a| if a { -1 } else { 1 }).collect(),
-            scores: detailed.then(|| scores.to_vec()),
-            anomalies: detailed.then_some(anomalies),
+            predictions: scored.predictions(),
+            scores: detailed.then(|| scored.scores.clone()),
+            anomalies: detailed.then(|| scored.anomalies.clone()),
+            warming_up: detailed.then(|| scored.warming_up.clone()),
+            context_rows: detailed.then_some(scored.context_rows),
         }
     }
 
@@ -155,6 +217,32 @@ fn general_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ContractError::MalformedJson(e.to_string()))?;
     match value {
+        Value::Object(mut map)
+            if map.contains_key(CONTEXT_KEY) && !names.iter().any(|n| n == CONTEXT_KEY) =>
+        {
+            let instances = map.remove(INSTANCES_KEY).ok_or_else(|| {
+                ContractError::Shape(format!(
+                    "a request with '{CONTEXT_KEY}' puts the rows to score under '{INSTANCES_KEY}'"
+                ))
+            })?;
+            if let Some(other) = map.keys().find(|k| *k != CONTEXT_KEY) {
+                return Err(ContractError::Shape(format!(
+                    "a request with '{CONTEXT_KEY}' holds only '{CONTEXT_KEY}' and '{INSTANCES_KEY}', not '{}'",
+                    truncate(other)
+                )));
+            }
+            let context = parse_context(map.remove(CONTEXT_KEY).unwrap_or(Value::Null), names)?;
+            let mut rows = rows_of(instances, names)?;
+            rows.context = context;
+            Ok(rows)
+        }
+        other => rows_of(other, names),
+    }
+}
+
+/// The rows of a JSON document in one of the plain shapes.
+fn rows_of(value: Value, names: &[String]) -> Result<Rows, ContractError> {
+    match value {
         Value::Array(records) => from_records(&records, names),
         Value::Object(map) if !map.is_empty() && map.iter().all(|(k, v)| v.is_array() || k == SERIES_KEY) => {
             from_columns(&map, names)
@@ -168,6 +256,78 @@ fn general_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
             json_kind(&other)
         ))),
     }
+}
+
+/// `{"<series>": [row, …]}`: each row a record by name or a list in model order.
+fn parse_context(
+    value: Value,
+    names: &[String],
+) -> Result<BTreeMap<String, Array2<f64>>, ContractError> {
+    let Value::Object(map) = value else {
+        return Err(ContractError::Shape(format!(
+            "'{CONTEXT_KEY}' must map each series to a list of its preceding rows, got a JSON {}",
+            json_kind(&value)
+        )));
+    };
+    let mut context = BTreeMap::new();
+    for (series, rows) in map {
+        let bad = |row: usize, problem: String| ContractError::BadContext {
+            series: truncate(&series),
+            row,
+            // the value errors name their row already; say it once
+            problem: problem
+                .strip_prefix(&format!("row {row}: "))
+                .map_or(problem.clone(), str::to_string),
+        };
+        let Value::Array(rows) = rows else {
+            return Err(bad(
+                0,
+                format!("expected a list of rows, got a JSON {}", json_kind(&rows)),
+            ));
+        };
+        let mut flat = Vec::with_capacity(rows.len() * names.len());
+        for (row, r) in rows.iter().enumerate() {
+            match r {
+                Value::Object(record) => {
+                    for name in names {
+                        flat.push(
+                            number(record.get(name), row, name)
+                                .map_err(|e| bad(row, e.to_string()))?,
+                        );
+                    }
+                }
+                Value::Array(values) if values.len() == names.len() => {
+                    for (v, name) in values.iter().zip(names) {
+                        flat.push(number(Some(v), row, name).map_err(|e| bad(row, e.to_string()))?);
+                    }
+                }
+                Value::Array(values) => {
+                    return Err(bad(
+                        row,
+                        format!(
+                            "a list row holds the model's {} features in order ({}), got {} values",
+                            names.len(),
+                            names.join(", "),
+                            values.len()
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(bad(
+                        row,
+                        format!(
+                            "a row is a record or a list of numbers, not a JSON {}",
+                            json_kind(other)
+                        ),
+                    ));
+                }
+            }
+        }
+        let values = Array2::from_shape_vec((rows.len(), names.len()), flat)
+            .expect("one value per feature per row");
+        context.insert(series, values);
+    }
+    Ok(context)
 }
 
 pub(crate) fn json_kind(v: &Value) -> &'static str {
@@ -248,7 +408,7 @@ fn from_records(records: &[Value], names: &[String]) -> Result<Rows, ContractErr
     }
     let values = Array2::from_shape_vec((records.len(), names.len()), flat)
         .expect("one value per feature per row");
-    Ok(Rows { values, series })
+    Ok(Rows::new(values, series))
 }
 
 fn from_columns(
@@ -298,7 +458,7 @@ fn from_columns(
             values[[row, j]] = number(Some(v), row, name)?;
         }
     }
-    Ok(Rows { values, series })
+    Ok(Rows::new(values, series))
 }
 
 fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
@@ -370,7 +530,7 @@ fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
     }
     let values = Array2::from_shape_vec((series.len(), names.len()), flat)
         .expect("one value per feature per row");
-    Ok(Rows { values, series })
+    Ok(Rows::new(values, series))
 }
 
 /// The common request — a list of flat records — read straight into the row buffer: keys are
@@ -408,10 +568,7 @@ mod fast {
             return None;
         }
         let values = ndarray::Array2::from_shape_vec((n, names.len()), records.flat).ok()?;
-        Some(Rows {
-            values,
-            series: records.series,
-        })
+        Some(Rows::new(values, records.series))
     }
 
     impl<'de> Visitor<'de> for &mut Records<'_> {
@@ -586,17 +743,64 @@ mod tests {
 
     #[test]
     fn predictions_match_the_tutorial_shape() {
-        let p = Predictions::new(&[-0.6, -0.4], -0.5, false);
+        let scored = Scored {
+            scores: vec![-0.6, -0.4, -0.7],
+            warming_up: vec![false, false, true],
+            anomalies: vec![true, false, false],
+            context_rows: 15,
+        };
+        let p = Predictions::new(&scored, false);
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
-            r#"{"predictions":[-1,1]}"#
+            r#"{"predictions":[-1,1,1]}"#
         );
-        let d = Predictions::new(&[-0.6, -0.4], -0.5, true);
+        let d = Predictions::new(&scored, true);
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
-            r#"{"predictions":[-1,1],"scores":[-0.6,-0.4],"anomalies":[true,false]}"#
+            r#"{"predictions":[-1,1,1],"scores":[-0.6,-0.4,-0.7],"anomalies":[true,false,false],"warming_up":[false,false,true],"context_rows":15}"#
         );
         assert_eq!(d.anomaly_count(), 1);
+    }
+
+    #[test]
+    fn context_envelope_is_read_and_checked() {
+        let r = json(r#"{"context": {"a": [[1, 2], {"feature_2": 4, "feature_1": 3, "x": "y"}], "b": []}, "instances": {"feature_1": [5], "feature_2": [6], "series": ["a"]}}"#).unwrap();
+        assert_eq!(r.values.row(0).to_vec(), vec![5.0, 6.0]);
+        assert_eq!(r.context["a"].column(0).to_vec(), vec![1.0, 3.0]);
+        assert_eq!(r.context["b"].nrows(), 0);
+        let cases = [
+            (r#"{"context": {}}"#, "under 'instances'"),
+            (
+                r#"{"context": {}, "instances": [], "extra": 1}"#,
+                "not 'extra'",
+            ),
+            (
+                r#"{"context": [], "instances": [{"feature_1": 1, "feature_2": 2}]}"#,
+                "must map each series",
+            ),
+            (
+                r#"{"context": {"a": [[1]]}, "instances": [{"feature_1": 1, "feature_2": 2}]}"#,
+                "context of series 'a', row 0",
+            ),
+            (
+                r#"{"context": {"a": [[1, 2], {"feature_1": 1}]}, "instances": [{"feature_1": 1, "feature_2": 2}]}"#,
+                "row 1: feature 'feature_2' is missing",
+            ),
+            (
+                r#"{"context": {"a": [[1, "x"]]}, "instances": [{"feature_1": 1, "feature_2": 2}]}"#,
+                "not a number",
+            ),
+            (
+                r#"{"context": {"a": 3}, "instances": [{"feature_1": 1, "feature_2": 2}]}"#,
+                "expected a list of rows",
+            ),
+            (r#"{"context": {}, "instances": []}"#, "no rows"),
+        ];
+        for (body, expected) in cases {
+            let e = json(body).unwrap_err();
+            assert!(e.to_string().contains(expected), "{body}: {e}");
+            assert_eq!(e.status(), 400);
+        }
     }
 
     proptest! {

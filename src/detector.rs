@@ -14,9 +14,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use ndarray::{Array1, ArrayView2};
+use std::collections::HashMap;
+
+use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::{self, Rows};
 use crate::features::{FeatureError, Preprocess, PreprocessState};
 use crate::forest::{
     Contamination, ForestError, IsolationForest, IsolationForestParams, IsolationForestValidParams,
@@ -178,13 +181,7 @@ impl Detector {
     /// scikit-learn's `score_samples` on rows in time order (features computed from a fresh state):
     /// lower is more abnormal.
     pub fn score_samples(&self, x: ArrayView2<f64>) -> Result<Array1<f64>, DetectorError> {
-        if x.ncols() != self.n_features() {
-            return Err(ForestError::FeatureMismatch {
-                expected: self.n_features(),
-                got: x.ncols(),
-            }
-            .into());
-        }
+        self.check_width(x.ncols())?;
         let features = self.preprocess.transform(x)?;
         Ok(self.forest.score_samples(features.view())?)
     }
@@ -194,27 +191,152 @@ impl Detector {
         Ok(self.score_samples(x)?.iter().map(|s| -s).collect())
     }
 
-    /// `true` where a row is flagged.
+    /// Rows of a series that are scored but never flagged: a trailing window must be full before
+    /// its residuals mean anything (the window size; 0 for raw values). A fresh series' first
+    /// rows would otherwise be flagged only because their past is short.
+    pub fn warm_up_rows(&self) -> usize {
+        self.preprocess.warm_up_rows()
+    }
+
+    /// **The** anomaly decision, used by every path (offline, server, stream): a row is flagged
+    /// when its window is full and its score is below the threshold.
+    ///
+    /// ```
+    /// # use anomaly_kit::{detector::DetectorSpec, synth::SynthParams};
+    /// # let data = SynthParams::tutorial().rows(300).anomalies(10).generate()?;
+    /// # let detector = DetectorSpec::tutorial(1).fit(&data.feature_names, data.values.view(), None)?;
+    /// let t = detector.threshold();
+    /// assert!(detector.decide(t - 0.1, false));
+    /// assert!(!detector.decide(t - 0.1, true), "a warming-up row is never flagged");
+    /// assert!(!detector.decide(t, false), "the threshold itself is normal");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decide(&self, score: f64, warming_up: bool) -> bool {
+        !warming_up && score < self.threshold()
+    }
+
+    /// Scores rows of **one series** in time order, from an empty past: scores, warm-up flags and
+    /// decisions together.
+    pub fn score_series(&self, x: ArrayView2<f64>) -> Result<Scored, DetectorError> {
+        let scores = self.score_samples(x)?.to_vec();
+        let warm = self.warm_up_rows();
+        let warming_up: Vec<bool> = (0..scores.len()).map(|i| i < warm).collect();
+        Ok(self.scored(scores, warming_up))
+    }
+
+    /// Scores the rows of an `/invocations` request: each series is windowed in request order,
+    /// starting from the context rows the request carries for it (none: an empty past). The
+    /// answer depends only on the detector and the request, so any server instance, in any
+    /// order, after any restart, gives the same bits.
+    pub fn score_request(&self, request: &Rows) -> Result<Scored, DetectorError> {
+        self.check_width(request.values.ncols())?;
+        if !self.preprocess.is_stateful() {
+            let scores = self.forest.score_samples(request.values.view())?.to_vec();
+            let warming_up = vec![false; scores.len()];
+            return Ok(self.scored(scores, warming_up));
+        }
+        let mut scorers: HashMap<&str, SeriesScorer<'_>> = HashMap::new();
+        let mut features = Array2::zeros(request.values.raw_dim());
+        let mut warming_up = Vec::with_capacity(request.values.nrows());
+        let values = request.values.as_standard_layout();
+        let flat = values.as_slice().expect("standard layout is contiguous");
+        let width = self.n_features().max(1);
+        for (i, (row, series)) in flat.chunks_exact(width).zip(&request.series).enumerate() {
+            let key = contract::series_name(series.as_deref());
+            let scorer = match scorers.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let mut scorer = self.series_scorer()?;
+                    if let Some(past) = request.context.get(key) {
+                        for r in past.rows() {
+                            scorer.push_context(&r.to_vec())?;
+                        }
+                    }
+                    e.insert(scorer)
+                }
+            };
+            warming_up.push(scorer.warming_up());
+            let out = scorer.state.try_transform_row(row)?;
+            features
+                .row_mut(i)
+                .iter_mut()
+                .zip(out)
+                .for_each(|(f, v)| *f = *v);
+        }
+        let scores = self.forest.score_samples(features.view())?.to_vec();
+        Ok(self.scored(scores, warming_up))
+    }
+
+    fn scored(&self, scores: Vec<f64>, warming_up: Vec<bool>) -> Scored {
+        let anomalies = scores
+            .iter()
+            .zip(&warming_up)
+            .map(|(&s, &w)| self.decide(s, w))
+            .collect();
+        Scored {
+            scores,
+            warming_up,
+            anomalies,
+            context_rows: self.warm_up_rows(),
+        }
+    }
+
+    fn check_width(&self, got: usize) -> Result<(), DetectorError> {
+        if got != self.n_features() {
+            return Err(ForestError::FeatureMismatch {
+                expected: self.n_features(),
+                got,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// `true` where a row of one series (from an empty past) is flagged.
     pub fn is_anomaly(&self, x: ArrayView2<f64>) -> Result<Vec<bool>, DetectorError> {
-        let t = self.threshold();
-        Ok(self.score_samples(x)?.iter().map(|&s| s < t).collect())
+        Ok(self.score_series(x)?.anomalies)
     }
 
     /// -1 for anomalies, 1 for normal rows, as the tutorial's endpoint answers.
     pub fn predict(&self, x: ArrayView2<f64>) -> Result<Vec<i32>, DetectorError> {
-        Ok(self
-            .is_anomaly(x)?
-            .into_iter()
-            .map(|a| if a { -1 } else { 1 })
-            .collect())
+        Ok(self.score_series(x)?.predictions())
     }
 
-    /// State for scoring one series record by record (empty for a stateless detector).
-    pub fn stream(&self) -> Result<DetectorStream<'_>, DetectorError> {
-        Ok(DetectorStream {
+    /// A scorer for one series, record by record, from an empty past.
+    pub fn series_scorer(&self) -> Result<SeriesScorer<'_>, DetectorError> {
+        Ok(SeriesScorer {
             detector: self,
             state: self.preprocess.state(self.n_features())?,
         })
+    }
+}
+
+/// Rows scored together: scores, which rows were still warming up, and the decisions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// `score_samples` per row (lower is more abnormal).
+    pub scores: Vec<f64>,
+    /// `true` where the row's window was not yet full (scored, never flagged).
+    pub warming_up: Vec<bool>,
+    /// [`Detector::decide`] per row.
+    pub anomalies: Vec<bool>,
+    /// How many preceding rows of a series the detector uses ([`Detector::warm_up_rows`]): what
+    /// a stream consumer keeps and sends back as context.
+    pub context_rows: usize,
+}
+
+impl Scored {
+    /// -1 for anomalies, 1 for normal rows (scikit-learn's `predict`).
+    pub fn predictions(&self) -> Vec<i32> {
+        self.anomalies
+            .iter()
+            .map(|&a| if a { -1 } else { 1 })
+            .collect()
+    }
+
+    /// Rows that were warming up.
+    pub fn warming_up_count(&self) -> usize {
+        self.warming_up.iter().filter(|&&w| w).count()
     }
 }
 
@@ -223,27 +345,43 @@ impl Detector {
 pub struct RowScore {
     /// `score_samples` (lower is more abnormal).
     pub score: f64,
+    /// The row's window was not yet full.
+    pub warming_up: bool,
     pub is_anomaly: bool,
 }
 
-/// Scores rows of one series as they arrive, with the same numbers as batch scoring.
-pub struct DetectorStream<'a> {
+/// Scores the rows of one series as they arrive, with the same numbers as batch scoring.
+pub struct SeriesScorer<'a> {
     detector: &'a Detector,
     state: PreprocessState,
 }
 
-impl DetectorStream<'_> {
+impl SeriesScorer<'_> {
+    /// Feeds a past row: it fills the window and is not scored.
+    pub fn push_context(&mut self, row: &[f64]) -> Result<(), DetectorError> {
+        self.state.try_transform_row(row)?;
+        Ok(())
+    }
+
+    /// Whether the next row will be warming up.
+    pub fn warming_up(&self) -> bool {
+        self.state.rows_seen() < self.detector.warm_up_rows() as u64
+    }
+
     /// Scores the next row of the series.
     pub fn score_row(&mut self, row: &[f64]) -> Result<RowScore, DetectorError> {
+        let warming_up = self.warming_up();
         let features = self.state.try_transform_row(row)?;
         let x = ArrayView2::from_shape((1, features.len()), features).expect("one row");
         let score = self.detector.forest.score_samples(x)?[0];
         Ok(RowScore {
             score,
-            is_anomaly: score < self.detector.threshold(),
+            warming_up,
+            is_anomaly: self.detector.decide(score, warming_up),
         })
     }
 
+    /// Rows seen so far, context included.
     pub fn rows_seen(&self) -> u64 {
         self.state.rows_seen()
     }
@@ -268,11 +406,105 @@ mod tests {
                 Some(&data.row_truth()),
             )
             .unwrap();
-        let batch = detector.score_samples(data.values.view()).unwrap();
-        let mut stream = detector.stream().unwrap();
+        let batch = detector.score_series(data.values.view()).unwrap();
+        let mut scorer = detector.series_scorer().unwrap();
         for (i, row) in data.values.rows().into_iter().enumerate() {
-            let s = stream.score_row(&row.to_vec()).unwrap();
-            assert_eq!(s.score.to_bits(), batch[i].to_bits(), "row {i}");
+            let s = scorer.score_row(&row.to_vec()).unwrap();
+            assert_eq!(s.score.to_bits(), batch.scores[i].to_bits(), "row {i}");
+            assert_eq!(s.warming_up, batch.warming_up[i], "row {i}");
+            assert_eq!(s.is_anomaly, batch.anomalies[i], "row {i}");
+        }
+    }
+
+    fn improved(rows: usize) -> (crate::synth::Synthetic, Detector) {
+        let data = SynthParams::tutorial()
+            .rows(rows)
+            .anomalies(rows / 20)
+            .generate()
+            .unwrap();
+        let detector = DetectorSpec::improved(15, 1)
+            .fit(
+                &data.feature_names,
+                data.values.view(),
+                Some(&data.row_truth()),
+            )
+            .unwrap();
+        (data, detector)
+    }
+
+    /// No row is flagged before its series' window is full, whatever its score: a fresh series
+    /// (offline, or a stream from its first record) starts with `window` silent rows.
+    #[test]
+    fn no_anomaly_before_the_window_is_full() {
+        let (data, detector) = improved(400);
+        // make the first rows as extreme as any anomaly
+        let mut x = data.values.clone();
+        for i in 0..20 {
+            x.row_mut(i).fill(if i % 2 == 0 { 1e4 } else { -1e4 });
+        }
+        let scored = detector.score_series(x.view()).unwrap();
+        assert_eq!(detector.warm_up_rows(), 15);
+        assert_eq!(scored.warming_up_count(), 15);
+        assert!(scored.anomalies[..15].iter().all(|a| !a));
+        assert!(
+            scored.scores[..15]
+                .iter()
+                .skip(1)
+                .any(|&s| s < detector.threshold()),
+            "the test needs rows that would be flagged"
+        );
+        assert!(
+            scored.anomalies[15..20].iter().any(|&a| a),
+            "after warm-up, extreme rows are flagged"
+        );
+        let raw = DetectorSpec::tutorial(1)
+            .fit(&data.feature_names, data.values.view(), None)
+            .unwrap();
+        assert_eq!(raw.warm_up_rows(), 0);
+        assert_eq!(raw.score_series(x.view()).unwrap().warming_up_count(), 0);
+    }
+
+    /// A request that carries the preceding rows as context scores its rows exactly as the
+    /// whole series scored in one go; rows of several series interleave freely.
+    #[test]
+    fn context_rows_give_the_same_bits_as_the_whole_series() {
+        let (data, detector) = improved(300);
+        let whole = detector.score_series(data.values.view()).unwrap();
+        for split in [0usize, 1, 7, 15, 16, 100] {
+            let tail = data.values.slice(ndarray::s![split.., ..]).to_owned();
+            let context_rows = split.saturating_sub(40)..split;
+            let context = data
+                .values
+                .slice(ndarray::s![context_rows.clone(), ..])
+                .to_owned();
+            let n = tail.nrows();
+            // the tail interleaved with a second series ("b") that must not disturb it
+            let mut values = Vec::new();
+            let mut series = Vec::new();
+            for i in 0..n {
+                values.extend(tail.row(i).iter().copied());
+                series.push(Some("a".to_string()));
+                values.extend(data.values.row(i).iter().copied());
+                series.push(Some("b".to_string()));
+            }
+            let request = Rows {
+                values: Array2::from_shape_vec((2 * n, detector.n_features()), values).unwrap(),
+                series,
+                context: [("a".to_string(), context)].into_iter().collect(),
+            };
+            let scored = detector.score_request(&request).unwrap();
+            for i in 0..n {
+                let (a, b) = (2 * i, 2 * i + 1);
+                assert_eq!(
+                    scored.scores[a].to_bits(),
+                    whole.scores[split + i].to_bits(),
+                    "split {split} row {i}"
+                );
+                assert_eq!(scored.warming_up[a], whole.warming_up[split + i]);
+                assert_eq!(scored.anomalies[a], whole.anomalies[split + i]);
+                assert_eq!(scored.scores[b].to_bits(), whole.scores[i].to_bits());
+            }
+            assert_eq!(scored.context_rows, 15);
         }
     }
 

@@ -60,6 +60,15 @@ impl Preprocess {
         matches!(self, Preprocess::RollingMedianResidual { .. })
     }
 
+    /// Rows a series needs before this preprocessing's output means what it says: the window for
+    /// a trailing median, 0 for raw values.
+    pub fn warm_up_rows(&self) -> usize {
+        match *self {
+            Preprocess::Raw => 0,
+            Preprocess::RollingMedianResidual { window } => window,
+        }
+    }
+
     /// Rejects settings that cannot work.
     pub fn validate(&self) -> Result<(), FeatureError> {
         match *self {

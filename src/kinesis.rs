@@ -92,6 +92,16 @@ pub fn stream(
         );
     }
     let sink = test_csv.with_file_name("stream-sink.jsonl");
+    let failures = test_csv.with_file_name("stream-failures.jsonl");
+    // the trigger appends: start from empty files
+    for f in [&sink, &failures] {
+        match std::fs::remove_file(f) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", f.display()));
+            }
+            _ => {}
+        }
+    }
     let started = Instant::now();
     let mut consumer = command(&trigger);
     consumer
@@ -99,6 +109,8 @@ pub fn stream(
         .args(["--expect", &total.to_string(), "--idle-exit", "60s"])
         .arg("--sink")
         .arg(&sink)
+        .arg("--failures")
+        .arg(&failures)
         .stdout(if quiet {
             Stdio::null()
         } else {
@@ -135,16 +147,19 @@ pub fn stream(
     }
 
     let mut streamed: BTreeMap<u64, i32> = BTreeMap::new();
-    let mut failed = 0;
+    let mut warming_up = 0;
     for line in std::fs::read_to_string(&sink)?.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
-        match (v["row"].as_u64(), v["prediction"].as_i64()) {
-            (Some(row), Some(p)) => {
-                streamed.insert(row, p as i32);
-            }
-            _ => failed += 1,
+        warming_up += usize::from(v["warming_up"].as_bool() == Some(true));
+        if let (Some(row), Some(p)) = (v["row"].as_u64(), v["prediction"].as_i64()) {
+            streamed.insert(row, p as i32);
         }
     }
+    let failed = match std::fs::read_to_string(&failures) {
+        Ok(text) => text.lines().count(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", failures.display())),
+    };
     let anomalies = streamed.values().filter(|&&p| p == -1).count();
     let matches_offline = streamed.len() == total
         && streamed
@@ -154,6 +169,7 @@ pub fn stream(
         records_sent: sent["sent"].as_u64().unwrap_or(0) as usize,
         records_scored: streamed.len(),
         records_failed: failed,
+        records_warming_up: warming_up,
         anomalies,
         offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
         matches_offline,

@@ -2,22 +2,24 @@
 //!
 //! The test set (read back from its CSV) is written to an in-memory stream in batches, as the
 //! tutorial's writer put 10 rows at a time on Kinesis; a consumer reads the stream in larger
-//! batches, as Lambda's event-source mapping would, and does the Lambda's job with
-//! [`crate::stream`]: one `/invocations` request per batch to the real server, listening on a
-//! loopback port. The predictions that come back must equal the offline predictions of the same
-//! model on the same rows — trailing-window features included, since the rows arrive in order on
-//! one series.
+//! batches, as Lambda's event-source mapping would, and does the Lambda's job with the library's
+//! [`Consumer`]: the series' state in an [`InMemoryStore`], one `/invocations` request per batch
+//! (with the series' last rows as context) to the real, stateless server listening on a loopback
+//! port. The predictions that come back must equal the offline predictions of the same model on
+//! the same rows, trailing windows and warm-up included.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::contract::Predictions;
 use crate::frame::Table;
 use crate::model::ModelArtefact;
 use crate::serve::LoopbackServer;
-use crate::stream::{self, Incoming, ScoredRecord};
+use crate::stream::{
+    self, BoxFuture, Consumer, Endpoint, EndpointError, InMemoryFailures, InMemoryStore, Incoming,
+    ScoredRecord,
+};
 
 /// How the live run streams.
 #[derive(Clone, Debug)]
@@ -49,6 +51,8 @@ pub struct LiveReport {
     pub records_sent: usize,
     pub records_scored: usize,
     pub records_failed: usize,
+    /// Records scored while their series' window was still filling (never flagged).
+    pub records_warming_up: usize,
     pub anomalies: usize,
     pub offline_anomalies: usize,
     /// Every streamed prediction equals the offline prediction of the same row.
@@ -74,14 +78,51 @@ pub enum LiveEvent<'a> {
 pub enum LiveError {
     #[error("cannot start the local server: {0}")]
     Server(#[from] std::io::Error),
-    #[error("the endpoint call failed: {0}")]
-    Endpoint(String),
+    #[error("the stream writer failed: {0}")]
+    Writer(String),
     #[error(transparent)]
-    Stream(#[from] stream::StreamError),
+    Consume(#[from] stream::ConsumeError),
     #[error("scoring the rows offline failed: {0}")]
     Offline(String),
     #[error("a record came back without its row number")]
     LostRow,
+}
+
+/// The local server's `/invocations`, through a real HTTP client.
+struct HttpEndpoint<'a> {
+    server: &'a LoopbackServer,
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Endpoint for HttpEndpoint<'_> {
+    fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>> {
+        Box::pin(async move {
+            let unavailable = |e: reqwest::Error| EndpointError::Unavailable(e.to_string());
+            let response = self
+                .client
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(unavailable)?.to_vec();
+            match status.as_u16() {
+                200..=299 => Ok(bytes),
+                // the container's own 4xx: the model refused this input (408 and 429 are not that)
+                s @ 400..=499 if s != 408 && s != 429 => Err(EndpointError::Rejected {
+                    status: s,
+                    message: String::from_utf8_lossy(&bytes).into_owned(),
+                }),
+                s => Err(EndpointError::Unavailable(format!(
+                    "HTTP {s}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ))),
+            }
+        })
+    }
 }
 
 /// Streams `table` through the model served on loopback; `on_event` sees progress and anomalies.
@@ -98,13 +139,18 @@ pub fn run_live(
     let names = model.detector.feature_names.clone();
     let server = LoopbackServer::start(model)?;
     let addr = server.addr;
-    let endpoint = format!("http://{addr}/invocations?scores=true");
-    let client = reqwest::Client::new();
+    let endpoint = HttpEndpoint {
+        server: &server,
+        client: reqwest::Client::new(),
+        url: format!("http://{addr}/invocations?scores=true"),
+    };
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    let consumer = Consumer::new(&endpoint, &store, &failures);
 
     let total = table.n_rows();
     let started = Instant::now();
     let mut streamed: Vec<Option<i32>> = vec![None; total];
-    let (mut scored, mut failed, mut anomalies) = (0, 0, 0);
+    let (mut scored, mut failed, mut anomalies, mut warming_up) = (0, 0, 0, 0);
     // the in-memory stream: bounded, so a fast writer waits for the reader as it would for a shard
     let (put, take) = mpsc::sync_channel::<(String, Vec<u8>)>(4 * options.read_batch.max(1));
     let names = &names;
@@ -123,7 +169,8 @@ pub fn run_live(
                     let timestamp = table.index.as_ref().map(|ix| ix[i].as_str());
                     let data =
                         stream::encode_record(names, &values, &options.series, i as u64, timestamp);
-                    if put.send((format!("{i:012}"), data)).is_err() {
+                    // the position: a sequence number, increasing along the stream
+                    if put.send((format!("{:020}", i + 1), data)).is_err() {
                         return;
                     }
                 }
@@ -148,23 +195,10 @@ pub fn run_live(
                 .iter()
                 .map(|(id, data)| Incoming { id, data })
                 .collect();
-            let mut prepared = stream::prepare_batch(&incoming);
-            failed += prepared.failed.len();
-            let body = std::mem::take(&mut prepared.body);
-            let predictions: Predictions = server
-                .block_on(async {
-                    let response = client
-                        .post(&endpoint)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await?
-                        .error_for_status()?;
-                    response.json::<Predictions>().await
-                })
-                .map_err(|e| LiveError::Endpoint(e.to_string()))?;
-            let outcome = prepared.outcome(predictions)?;
-            for record in &outcome.scored {
+            let report = endpoint.server.block_on(consumer.process(&incoming));
+            failed += report.failed.len();
+            warming_up += report.warming_up();
+            for record in &report.scored {
                 let row = record.row.ok_or(LiveError::LostRow)? as usize;
                 streamed[row] = Some(record.prediction);
                 scored += 1;
@@ -176,6 +210,8 @@ pub fn run_live(
                     });
                 }
             }
+            // one consumer, nothing to retry against: a failed batch ends the run
+            report.into_result()?;
             on_event(LiveEvent::Progress {
                 done: scored + failed,
                 total,
@@ -183,7 +219,7 @@ pub fn run_live(
         }
         writer
             .join()
-            .map_err(|_| LiveError::Endpoint("the stream writer panicked".into()))?;
+            .map_err(|_| LiveError::Writer("the stream writer panicked".into()))?;
         Ok(())
     });
     drop(server);
@@ -194,6 +230,7 @@ pub fn run_live(
         records_sent: total,
         records_scored: scored,
         records_failed: failed,
+        records_warming_up: warming_up,
         anomalies,
         offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
         matches_offline,

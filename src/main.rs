@@ -300,9 +300,6 @@ struct ServeArgs {
     /// Seconds before a request gets 408.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
-    /// Series windows kept for a model with trailing-window features.
-    #[arg(long, default_value_t = 10_000)]
-    max_series: usize,
 }
 
 #[derive(Args)]
@@ -709,12 +706,12 @@ fn evaluate(a: EvaluateArgs) -> Result<()> {
     let detector = &artefact.detector;
     let x = select_features(&table, &detector.feature_names)?;
     let started = Instant::now();
-    let raw = detector.score_samples(x.view())?;
+    let scored = detector.score_series(x.view())?;
     let score_seconds = started.elapsed().as_secs_f64();
-    let scores: Vec<f64> = raw.iter().map(|s| -s).collect();
-    let flagged: Vec<bool> = raw.iter().map(|&s| s < detector.threshold()).collect();
+    let scores: Vec<f64> = scored.scores.iter().map(|s| -s).collect();
+    let flagged = scored.anomalies;
     if let Some(path) = &a.scores_out {
-        write_scores(path, &raw.to_vec(), &flagged)?;
+        write_scores(path, &scored.scores, &flagged)?;
     }
     let n_flagged = flagged.iter().filter(|&&f| f).count();
     let evaluation = table
@@ -992,7 +989,6 @@ fn serve_cmd(a: ServeArgs) -> Result<()> {
         port: a.port,
         max_body_bytes: a.max_body_bytes,
         request_timeout: std::time::Duration::from_secs(a.timeout_secs.max(1)),
-        max_series: a.max_series,
     };
     let (recipe, stateful) = (
         model.recipe.clone(),

@@ -9,47 +9,44 @@
 //!   clients (boto3, the Rust SDK) call, so they work against a local server unchanged;
 //! * answers bad input with 4xx and a JSON `{"error": …}` naming the problem (see
 //!   [`crate::contract`]), 413 above the body limit, 408 when a request takes too long;
-//! * counts requests, rows and anomalies at `GET /metrics` (Prometheus text);
+//! * counts requests, rows, anomalies and warming-up rows at `GET /metrics` (Prometheus text);
 //! * finishes in-flight requests on SIGTERM or Ctrl-C before it exits.
 //!
-//! ## Stateful windows
+//! ## No state
 //!
-//! A detector with trailing-median features needs each series' recent rows. The server keeps one
-//! window per series, in memory, keyed by the rows' `series` field (rows without one belong to the
-//! series `default`). Rows of one request are applied in order under one lock, so each request
-//! is atomic with respect to its series. Consequences a deployment must know:
+//! The answer to a request depends only on the model and the request
+//! ([`crate::detector::Detector::score_request`]): a windowed model gets each series' past **in
+//! the request**, as context rows ([`crate::contract`]), and rows without context are windowed in
+//! request order from an empty past. So any number of instances, in any order, across restarts
+//! and replacements, give byte-identical answers, and no client can fill the server's memory
+//! with series. The stream consumer keeps each series' rows ([`crate::stream`]).
 //!
-//! * **Restart**: windows start empty again; the first rows of each series after a restart are
-//!   scored against a shorter past (the very first row of a series gets a residual of 0).
-//! * **Several instances**: each instance keeps its own windows, so all rows of a series must go
-//!   to the same instance, in order (for example one series per Kinesis shard, one consumer per
-//!   shard, one endpoint instance) — otherwise every instance sees a gappy series.
-//! * **Memory**: at most `max_series` windows are kept; a request for a new series beyond that is
-//!   refused with 429 rather than evicting another series' history silently.
+//! ## The SageMaker runtime's error shape
 //!
-//! A model without window features is fully stateless: any row can go to any instance.
+//! On AWS, clients never see the container's own error status: SageMaker's runtime answers a
+//! container's 4xx or 5xx with HTTP 424 and `x-amzn-ErrorType: ModelError`, carrying the
+//! container's status and body as `OriginalStatusCode` and `OriginalMessage`. The runtime path
+//! (`/endpoints/{name}/invocations`) answers the same way, so a client tested against this
+//! server meets the errors it will meet on AWS; `/invocations` keeps the container's own status.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::contract::{self, ContractError, ErrorBody, Predictions, Rows};
+use crate::detector::Scored;
+use crate::model::{ModelArtefact, ModelError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ndarray::Array2;
-
-use crate::contract::{self, ContractError, ErrorBody, Predictions, Rows};
-use crate::features::PreprocessState;
-use crate::model::{ModelArtefact, ModelError};
 
 /// SageMaker's model directory, the last place a model is looked for.
 pub const SAGEMAKER_MODEL_DIR: &str = "/opt/ml/model";
@@ -66,8 +63,6 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// A request (body included) that takes longer gets 408.
     pub request_timeout: Duration,
-    /// Most series windows kept for a stateful model.
-    pub max_series: usize,
 }
 
 impl Default for ServeConfig {
@@ -77,7 +72,6 @@ impl Default for ServeConfig {
             port: 8080,
             max_body_bytes: 6 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
-            max_series: 10_000,
         }
     }
 }
@@ -98,14 +92,13 @@ struct Counters {
     requests: AtomicU64,
     rows: AtomicU64,
     anomalies: AtomicU64,
+    warming_up: AtomicU64,
     client_errors: AtomicU64,
 }
 
-/// The server's shared state: the model, the series windows, the counters.
+/// The server's shared state: the model and the counters (no per-series state).
 pub struct App {
     model: ModelArtefact,
-    windows: Mutex<HashMap<String, PreprocessState>>,
-    max_series: usize,
     counters: Counters,
 }
 
@@ -138,86 +131,23 @@ impl IntoResponse for ApiError {
 }
 
 impl App {
-    pub fn new(model: ModelArtefact, max_series: usize) -> Self {
+    pub fn new(model: ModelArtefact) -> Self {
         Self {
             model,
-            windows: Mutex::new(HashMap::new()),
-            max_series,
             counters: Counters::default(),
         }
     }
 
-    /// Scores a parsed request: stateless models directly, stateful ones through their series windows.
-    fn score(&self, rows: &Rows) -> Result<Vec<f64>, ApiError> {
-        let detector = &self.model.detector;
-        let features = if detector.preprocess.is_stateful() {
-            self.advance_windows(rows)?
-        } else {
-            rows.values.clone()
-        };
-        let scores = detector
-            .forest
-            .score_samples(features.view())
+    /// Scores a parsed request; each series is windowed from the context the request carries.
+    fn score(&self, rows: &Rows) -> Result<Scored, ApiError> {
+        self.model
+            .detector
+            .score_request(rows)
             .map_err(|e| ApiError {
                 // the contract already checked width and finiteness, so this is not the client's fault
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: format!("scoring failed: {e}"),
-            })?;
-        Ok(scores.to_vec())
-    }
-
-    /// Feeds each row to its series' window, in order, under one lock; returns the features.
-    fn advance_windows(&self, rows: &Rows) -> Result<Array2<f64>, ApiError> {
-        let detector = &self.model.detector;
-        let mut features = Array2::zeros(rows.values.raw_dim());
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // refuse before touching any window, so a refused request changes nothing
-        let new_series = rows
-            .series
-            .iter()
-            .map(|s| s.as_deref().unwrap_or("default"))
-            .filter(|s| !windows.contains_key(*s))
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        if windows.len() + new_series > self.max_series {
-            return Err(ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                message: format!(
-                    "this server keeps at most {} series windows; restart it or raise --max-series",
-                    self.max_series
-                ),
-            });
-        }
-        let values = rows.values.as_standard_layout();
-        let flat = values.as_slice().expect("standard layout is contiguous");
-        let width = rows.values.ncols().max(1);
-        for (i, (row, series)) in flat.chunks_exact(width).zip(&rows.series).enumerate() {
-            let key = series.as_deref().unwrap_or("default");
-            if !windows.contains_key(key) {
-                let fresh = detector
-                    .preprocess
-                    .state(detector.n_features())
-                    .map_err(|e| ApiError {
-                        status: StatusCode::INTERNAL_SERVER_ERROR,
-                        message: e.to_string(),
-                    })?;
-                windows.insert(key.to_string(), fresh);
-            }
-            let state = windows.get_mut(key).expect("inserted above");
-            let out = state.try_transform_row(row).map_err(|e| ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: e.to_string(),
-            })?;
-            features
-                .row_mut(i)
-                .iter_mut()
-                .zip(out)
-                .for_each(|(f, v)| *f = *v);
-        }
-        Ok(features)
+            })
     }
 }
 
@@ -264,13 +194,16 @@ async fn invocations(
     app.counters.requests.fetch_add(1, Ordering::Relaxed);
     let result = invoke(&app, query.as_deref(), &headers, body).await;
     match result {
-        Ok(p) => {
+        Ok((p, warming_up)) => {
             app.counters
                 .rows
                 .fetch_add(p.predictions.len() as u64, Ordering::Relaxed);
             app.counters
                 .anomalies
                 .fetch_add(p.anomaly_count() as u64, Ordering::Relaxed);
+            app.counters
+                .warming_up
+                .fetch_add(warming_up as u64, Ordering::Relaxed);
             Json(p).into_response()
         }
         Err(e) => {
@@ -282,12 +215,60 @@ async fn invocations(
     }
 }
 
+/// `POST /endpoints/{name}/invocations`: the container's answer as SageMaker's runtime passes
+/// it on — success unchanged, any error as a `ModelError` (see the module docs).
+async fn runtime_invocations(
+    UrlPath(name): UrlPath<String>,
+    state: State<Arc<App>>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let response = invocations(state, query, headers, body).await;
+    let status = response.status();
+    if status.is_success() {
+        return response;
+    }
+    let original = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    model_error(&name, status.as_u16(), &original)
+}
+
+/// SageMaker runtime's answer for a container error: 424, `x-amzn-ErrorType: ModelError`, and a
+/// JSON body with the container's status and message.
+pub fn model_error(endpoint: &str, original_status: u16, original_message: &str) -> Response {
+    let kind = if original_status < 500 {
+        "client"
+    } else {
+        "server"
+    };
+    let log_stream =
+        format!("arn:aws:logs:local:000000000000:log-group:/aws/sagemaker/Endpoints/{endpoint}");
+    let body = serde_json::json!({
+        "ErrorCode": format!("{}_ERROR_FROM_MODEL", kind.to_ascii_uppercase()),
+        "LogStreamArn": log_stream,
+        "Message": format!(
+            "Received {kind} error ({original_status}) from primary with message \"{original_message}\". See {log_stream} for more information."
+        ),
+        "OriginalMessage": original_message,
+        "OriginalStatusCode": original_status,
+    });
+    (
+        StatusCode::FAILED_DEPENDENCY,
+        [("x-amzn-errortype", "ModelError")],
+        Json(body),
+    )
+        .into_response()
+}
+
 async fn invoke(
     app: &Arc<App>,
     query: Option<&str>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Predictions, ApiError> {
+) -> Result<(Predictions, usize), ApiError> {
     let body = body.map_err(|r| ApiError {
         status: r.status(),
         message: r.body_text(),
@@ -298,8 +279,7 @@ async fn invoke(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("(none)");
     let rows = contract::parse_request(content_type, &body, &app.model.detector.feature_names)?;
-    let threshold = app.model.detector.threshold();
-    let scores = if rows.values.nrows() > BLOCKING_ROWS {
+    let scored = if rows.values.nrows() > BLOCKING_ROWS {
         let app = Arc::clone(app);
         tokio::task::spawn_blocking(move || app.score(&rows))
             .await
@@ -310,21 +290,24 @@ async fn invoke(
     } else {
         app.score(&rows)?
     };
-    Ok(Predictions::new(&scores, threshold, detailed))
+    Ok((
+        Predictions::new(&scored, detailed),
+        scored.warming_up_count(),
+    ))
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
     let c = &app.counters;
-    let series = app.windows.lock().map(|w| w.len()).unwrap_or(0);
     let text = format!(
         "# TYPE anomaly_kit_requests_total counter\nanomaly_kit_requests_total {}\n\
          # TYPE anomaly_kit_rows_total counter\nanomaly_kit_rows_total {}\n\
          # TYPE anomaly_kit_anomalies_total counter\nanomaly_kit_anomalies_total {}\n\
-         # TYPE anomaly_kit_client_errors_total counter\nanomaly_kit_client_errors_total {}\n\
-         # TYPE anomaly_kit_series gauge\nanomaly_kit_series {series}\n",
+         # TYPE anomaly_kit_warming_up_total counter\nanomaly_kit_warming_up_total {}\n\
+         # TYPE anomaly_kit_client_errors_total counter\nanomaly_kit_client_errors_total {}\n",
         c.requests.load(Ordering::Relaxed),
         c.rows.load(Ordering::Relaxed),
         c.anomalies.load(Ordering::Relaxed),
+        c.warming_up.load(Ordering::Relaxed),
         c.client_errors.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
@@ -355,7 +338,7 @@ pub fn router(app: Arc<App>, config: &ServeConfig) -> Router {
     Router::new()
         .route("/ping", get(ping))
         .route("/invocations", post(invocations))
-        .route("/endpoints/{name}/invocations", post(invocations))
+        .route("/endpoints/{name}/invocations", post(runtime_invocations))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn_with_state(
@@ -383,7 +366,7 @@ pub async fn bind<S>(
 where
     S: Future<Output = ()> + Send + 'static,
 {
-    let app = Arc::new(App::new(model, config.max_series));
+    let app = Arc::new(App::new(model));
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     let router = router(app, config);

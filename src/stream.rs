@@ -5,41 +5,82 @@
 //! so every record failed, was dropped with a print, and the Lambda answered 200 with no
 //! predictions. Here both sides use this module: [`encode_record`] writes a JSON object the
 //! server reads as a record (features by name, plus `series`, `row` and `timestamp`), and
-//! [`prepare_batch`] / [`PreparedBatch::outcome`] are the consumer's logic around the one call to
-//! the endpoint. A record that cannot be decoded is **reported** (its id goes to the batch's
-//! failures, for Lambda's `batchItemFailures`), never silently dropped, and a reply that does not
-//! cover every record sent is an error, never a partial success.
+//! [`Consumer`] is the consumer's whole logic around the endpoint.
+//!
+//! ## Where state lives
+//!
+//! The endpoint is a pure function of (model, request). What a windowed detector must remember
+//! about a series — its last rows — lives **here**, with the consumer: the one place that sees a
+//! series in order (Kinesis orders records per partition key, and Lambda's event-source mapping
+//! keeps that order per key). For each series a [`StateStore`] keeps a [`SeriesState`]: the last
+//! rows the model needs (sent back as context with the next rows) and the position (the stream's
+//! sequence number) of the last record applied. A batch is handled as:
+//!
+//! 1. decode each record; one that is not a record goes to the [`FailureSink`] with its content
+//!    and the reason;
+//! 2. load each series' state; records at or before its position were applied already (a
+//!    re-delivery) and are skipped — counted, never applied twice;
+//! 3. one `/invocations` request carries the new records and each series' context; if the model
+//!    refuses it as bad input, it is split in halves, in order, down to the records the model
+//!    refuses, which go to the failure sink — one poison record cannot block its shard;
+//! 4. each series' new state is saved **conditionally on the position it was loaded with**, so a
+//!    second consumer of the same series (a retry racing a stale invocation) can never interleave
+//!    it: one save wins, the other batch fails and is re-delivered, and then skipped;
+//! 5. right after its save, the series' predictions go to the [`OutputSink`] (a file, the logs),
+//!    and only then is the next series saved.
+//!
+//! Anything else — the endpoint throttled, unavailable, timing out, a store or sink error —
+//! fails the batch, so it is delivered again and rescored from the same saved state: the same
+//! predictions, and the records already saved are skipped. Delivery is at least once; window
+//! updates and emitted predictions are exactly once. The one gap is a crash between a series'
+//! save and its emission (no I/O but the emission itself lies between them): those predictions
+//! would be lost, never doubled; the state stays right. An emission that *fails* is an error
+//! the batch reports, with the records it concerned.
 //!
 //! ```
-//! use anomaly_kit::stream::{encode_record, prepare_batch, Incoming};
-//! use anomaly_kit::contract::Predictions;
-//! let names = vec!["a".to_string(), "b".to_string()];
-//! let good = encode_record(&names, &[1.0, 2.0], "pump-1", 0, None);
-//! let batch = [Incoming { id: "seq-1", data: &good }, Incoming { id: "seq-2", data: b"a,b\n1,2" }];
-//! let prepared = prepare_batch(&batch);
-//! assert_eq!(prepared.failed.len(), 1); // the CSV line is reported, not dropped
-//! let outcome = prepared.outcome(Predictions::new(&[-0.7], -0.5, true))?;
-//! assert_eq!(outcome.scored[0].row, Some(0));
-//! assert_eq!(outcome.anomalies().count(), 1);
-//! # Ok::<(), anomaly_kit::stream::StreamError>(())
+//! use anomaly_kit::stream::{encode_record, Consumer, Incoming, InMemoryStore, InMemoryFailures};
+//! # use anomaly_kit::{detector::DetectorSpec, synth::SynthParams, stream::ScoringEndpoint};
+//! # let data = SynthParams::tutorial().rows(200).anomalies(5).generate()?;
+//! # let detector = DetectorSpec::improved(15, 1).fit(&data.feature_names, data.values.view(), Some(&data.row_truth()))?;
+//! # let endpoint = ScoringEndpoint(&detector);
+//! let names = &detector.feature_names;
+//! let rows: Vec<Vec<u8>> = (0..3u64).map(|i| encode_record(names, &[1.0; 5], "pump-1", i, None)).collect();
+//! let mut batch: Vec<Incoming> = rows.iter().enumerate()
+//!     .map(|(i, data)| Incoming { id: ["1", "2", "3"][i], data }).collect();
+//! batch.push(Incoming { id: "4", data: b"a,b\n1,2" });
+//! let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+//! let consumer = Consumer::new(&endpoint, &store, &failures);
+//! let report = futures_lite_block_on(consumer.process(&batch)).into_result()?;
+//! assert_eq!(report.scored.len(), 3);
+//! assert_eq!(failures.take().len(), 1); // the CSV line went to the failure sink, with its reason
+//! // the same batch again (a re-delivery): nothing is applied or emitted twice
+//! let again = futures_lite_block_on(consumer.process(&batch)).into_result()?;
+//! assert_eq!((again.scored.len(), again.redelivered), (0, 3));
+//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output { anomaly_kit::stream::block_on(f) }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{Predictions, SERIES_KEY, json_kind, series_of};
+use crate::contract::{
+    self, CONTEXT_KEY, INSTANCES_KEY, Predictions, SERIES_KEY, json_kind, series_of,
+};
 
 /// The key holding a record's row number within its series.
 pub const ROW_KEY: &str = "row";
 /// The key holding a record's timestamp, when it has one.
 pub const TIMESTAMP_KEY: &str = "timestamp";
 
-/// Problems with a batch as a whole (a single bad record is a failure entry, not an error).
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum StreamError {
-    #[error("the endpoint answered {got} predictions for {sent} records")]
-    PredictionCount { sent: usize, got: usize },
-}
+/// A boxed future, so the traits below can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Encodes one row as a stream record: a JSON object of the features, with `series`, `row` and,
 /// when given, `timestamp`. The server reads it as a record and ignores the extra keys.
@@ -62,234 +103,864 @@ pub fn encode_record(
     serde_json::to_vec(&Value::Object(record)).expect("a map of numbers and strings serialises")
 }
 
-/// A record as it arrives: an id the stream gave it (Kinesis' sequence number) and its bytes.
+/// A record as it arrives: its position in the stream (Kinesis' sequence number; positions of a
+/// series increase) and its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Incoming<'a> {
     pub id: &'a str,
     pub data: &'a [u8],
 }
 
-/// A record that could not be used, and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FailedRecord {
-    pub id: String,
-    pub reason: String,
-}
-
-/// A batch ready for one `/invocations` call.
-#[derive(Clone, Debug)]
-pub struct PreparedBatch {
-    /// The JSON body: a list of the decoded records, in arrival order.
-    pub body: Vec<u8>,
-    /// Records that could not be decoded; they are not in `body`.
-    pub failed: Vec<FailedRecord>,
-    sent: Vec<SentRecord>,
-}
-
-#[derive(Clone, Debug)]
-struct SentRecord {
-    id: String,
-    series: Option<String>,
-    row: Option<u64>,
-}
-
-/// Decodes each record; good ones go into one request body, the others into `failed`.
-pub fn prepare_batch(records: &[Incoming<'_>]) -> PreparedBatch {
-    let mut decoded = Vec::with_capacity(records.len());
-    let mut sent = Vec::with_capacity(records.len());
-    let mut failed = Vec::new();
-    for r in records {
-        match serde_json::from_slice::<Value>(r.data) {
-            Ok(Value::Object(map)) => match series_of(map.get(SERIES_KEY), 0) {
-                Ok(series) => {
-                    sent.push(SentRecord {
-                        id: r.id.to_string(),
-                        series,
-                        row: map.get(ROW_KEY).and_then(Value::as_u64),
-                    });
-                    decoded.push(Value::Object(map));
-                }
-                Err(_) => failed.push(FailedRecord {
-                    id: r.id.to_string(),
-                    reason: "series must be a string or a number".into(),
-                }),
-            },
-            Ok(other) => failed.push(FailedRecord {
-                id: r.id.to_string(),
-                reason: format!(
-                    "a record must be a JSON object, got a JSON {}",
-                    json_kind(&other)
-                ),
-            }),
-            Err(e) => failed.push(FailedRecord {
-                id: r.id.to_string(),
-                reason: format!("not JSON: {e}"),
-            }),
-        }
+/// Orders two stream positions: sequence numbers are decimal strings of any length, so a longer
+/// one (leading zeros aside) is later; others compare as text.
+pub fn position_cmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    if digits(a) && digits(b) {
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    } else {
+        a.cmp(b)
     }
-    let body = serde_json::to_vec(&Value::Array(decoded)).expect("decoded JSON serialises again");
-    PreparedBatch { body, failed, sent }
 }
 
-impl PreparedBatch {
-    /// Records that will be sent to the endpoint.
+// ---------------------------------------------------------------------------------------------
+// The endpoint
+
+/// Why the endpoint did not answer with predictions.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum EndpointError {
+    /// The model looked at the request and refused it (its own HTTP 4xx): the same bytes will
+    /// be refused again, a smaller batch might not be.
+    #[error("the model refused the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// Anything else: throttled, unavailable, timed out, unreachable, a 5xx. Worth retrying the
+    /// whole batch later; never a reason to call a record bad.
+    #[error("the endpoint call failed: {0}")]
+    Unavailable(String),
+}
+
+/// Something that answers an `/invocations` JSON body (asking for details) with a JSON body.
+pub trait Endpoint: Sync {
+    fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>>;
+}
+
+/// A detector in-process as an [`Endpoint`], with exactly the server's parsing and answers: for
+/// tests, doc examples and notebooks that want the consumer without a server.
+pub struct ScoringEndpoint<'a>(pub &'a crate::detector::Detector);
+
+impl Endpoint for ScoringEndpoint<'_> {
+    fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>> {
+        let answer = (|| {
+            let detector = self.0;
+            let rows = contract::parse_request("application/json", &body, &detector.feature_names)
+                .map_err(|e| EndpointError::Rejected {
+                    status: e.status(),
+                    message: e.to_string(),
+                })?;
+            let scored = detector
+                .score_request(&rows)
+                .map_err(|e| EndpointError::Unavailable(e.to_string()))?;
+            Ok(
+                serde_json::to_vec(&Predictions::new(&scored, true))
+                    .expect("predictions serialise"),
+            )
+        })();
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+/// What the consumer remembers about one series.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// The stream position of the last record applied (scored, or sent to the failure sink).
+    pub position: String,
+    /// Records scored so far.
+    pub applied: u64,
+    /// The last records the model needs as context (at most its `context_rows`), oldest first,
+    /// as they arrived.
+    pub context: Vec<Value>,
+}
+
+/// Why a state store failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum StoreError {
+    /// The series' saved position is not the one this consumer loaded: another consumer applied
+    /// records of the series in between. Nothing was written.
+    #[error("series '{series}' was updated by another consumer (expected position {expected:?})")]
+    Conflict {
+        series: String,
+        expected: Option<String>,
+    },
+    /// The store could not be reached or answered an error.
+    #[error("the state store failed: {0}")]
+    Unavailable(String),
+    /// A stored state could not be read back.
+    #[error("the stored state of series '{series}' is unreadable: {detail}")]
+    Corrupt { series: String, detail: String },
+}
+
+/// Per-series state, durable where the deployment needs it (DynamoDB on AWS), in memory in the
+/// embedded walkthrough.
+pub trait StateStore: Sync {
+    /// The series' state, or `None` for a series never seen.
+    fn load<'a>(
+        &'a self,
+        series: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SeriesState>, StoreError>>;
+
+    /// Saves `state` only if the series' stored position is still `expected` (`None`: the series
+    /// must not exist yet); otherwise [`StoreError::Conflict`] and nothing changes.
+    fn save<'a>(
+        &'a self,
+        series: &'a str,
+        expected: Option<&'a str>,
+        state: &'a SeriesState,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// A [`StateStore`] in memory: for the embedded walkthrough and tests (one process).
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    states: Mutex<HashMap<String, SeriesState>>,
+}
+
+impl InMemoryStore {
+    /// Series stored.
     pub fn len(&self) -> usize {
-        self.sent.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sent.is_empty()
+        self.len() == 0
     }
 
-    /// Pairs the endpoint's answer with the records sent, in order.
-    pub fn outcome(self, predictions: Predictions) -> Result<BatchOutcome, StreamError> {
-        if predictions.predictions.len() != self.sent.len() {
-            return Err(StreamError::PredictionCount {
-                sent: self.sent.len(),
-                got: predictions.predictions.len(),
-            });
-        }
-        let scores = predictions.scores.unwrap_or_default();
-        let scored = self
-            .sent
-            .into_iter()
-            .zip(&predictions.predictions)
-            .enumerate()
-            .map(|(i, (s, &prediction))| ScoredRecord {
-                id: s.id,
-                series: s.series,
-                row: s.row,
-                prediction,
-                score: scores.get(i).copied(),
-            })
-            .collect();
-        Ok(BatchOutcome {
-            scored,
-            failed: self.failed,
-        })
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SeriesState>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-/// One scored record.
+impl StateStore for InMemoryStore {
+    fn load<'a>(
+        &'a self,
+        series: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SeriesState>, StoreError>> {
+        let state = self.lock().get(series).cloned();
+        Box::pin(std::future::ready(Ok(state)))
+    }
+
+    fn save<'a>(
+        &'a self,
+        series: &'a str,
+        expected: Option<&'a str>,
+        state: &'a SeriesState,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut states = self.lock();
+        let current = states.get(series).map(|s| s.position.as_str());
+        let result = if current == expected {
+            states.insert(series.to_string(), state.clone());
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
+                series: series.to_string(),
+                expected: expected.map(str::to_string),
+            })
+        };
+        Box::pin(std::future::ready(result))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+
+/// A record that could not be used: where it was, what it held, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    /// Its stream position.
+    pub id: String,
+    /// Its series, when it could be read.
+    pub series: Option<String>,
+    pub reason: String,
+    /// The record's bytes, base64 (exact, whatever they were).
+    pub data_base64: String,
+}
+
+impl FailedRecord {
+    fn new(record: &Incoming<'_>, series: Option<String>, reason: String) -> Self {
+        Self {
+            id: record.id.to_string(),
+            series,
+            reason,
+            data_base64: base64::engine::general_purpose::STANDARD.encode(record.data),
+        }
+    }
+
+    /// The record's bytes.
+    pub fn data(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.data_base64)
+            .unwrap_or_default()
+    }
+}
+
+/// Where records that can never be scored go (a dead-letter queue on AWS): with their content
+/// and reason, so nothing is dropped silently and the rest of the shard goes on.
+pub trait FailureSink: Sync {
+    fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// A [`FailureSink`] in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryFailures {
+    failed: Mutex<Vec<FailedRecord>>,
+}
+
+impl InMemoryFailures {
+    /// Everything sent so far, emptying the sink.
+    pub fn take(&self) -> Vec<FailedRecord> {
+        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl FailureSink for InMemoryFailures {
+    fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(failed);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs
+
+/// Where a series' predictions go once its state is saved: a file, the logs, a queue.
+pub trait OutputSink: Sync {
+    fn emit<'a>(&'a self, scored: &'a [ScoredRecord]) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// An [`OutputSink`] in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryOutputs {
+    scored: Mutex<Vec<ScoredRecord>>,
+}
+
+impl InMemoryOutputs {
+    /// Everything emitted so far, emptying the sink.
+    pub fn take(&self) -> Vec<ScoredRecord> {
+        std::mem::take(&mut *self.scored.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl OutputSink for InMemoryOutputs {
+    fn emit<'a>(&'a self, scored: &'a [ScoredRecord]) -> BoxFuture<'a, Result<(), String>> {
+        self.scored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(scored);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consumer
+
+/// One scored record, ready to emit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoredRecord {
+    /// Its stream position.
     pub id: String,
     pub series: Option<String>,
     pub row: Option<u64>,
     /// -1 = anomaly.
     pub prediction: i32,
-    /// `score_samples`, when the endpoint was asked for scores.
+    /// `score_samples`.
     pub score: Option<f64>,
+    /// Its window was not yet full: scored, never flagged.
+    #[serde(default)]
+    pub warming_up: bool,
 }
 
-/// What became of a batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BatchOutcome {
+/// Why a batch failed as a whole (it will be delivered again).
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("the endpoint's answer is not a detailed predictions object: {0}")]
+    BadAnswer(String),
+    #[error("the endpoint answered {got} predictions for {sent} records")]
+    PredictionCount { sent: usize, got: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the failure sink failed: {0}")]
+    FailureSink(String),
+    #[error("emitting {records} saved predictions of series '{series}' failed: {message}")]
+    Output {
+        series: String,
+        records: usize,
+        message: String,
+    },
+}
+
+/// What one batch did. Records in `scored` were saved and are to be emitted exactly once; if
+/// `error` is set the batch must be failed (delivered again) **after** emitting them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchReport {
+    /// Newly applied records, in arrival order.
     pub scored: Vec<ScoredRecord>,
+    /// Records sent to the failure sink by this batch.
     pub failed: Vec<FailedRecord>,
+    /// Records skipped because their series had applied them already (re-deliveries).
+    pub redelivered: usize,
+    /// Endpoint calls made (more than one when a refused batch was split).
+    pub calls: usize,
+    /// Set when the batch failed part-way; records of series not saved are not in `scored`.
+    pub error: Option<ConsumeError>,
 }
 
-impl BatchOutcome {
+impl BatchReport {
+    /// The flagged records.
     pub fn anomalies(&self) -> impl Iterator<Item = &ScoredRecord> {
         self.scored.iter().filter(|r| r.prediction == -1)
+    }
+
+    /// Records scored while their window was warming up.
+    pub fn warming_up(&self) -> usize {
+        self.scored.iter().filter(|r| r.warming_up).count()
+    }
+
+    /// The report, or its error.
+    pub fn into_result(self) -> Result<Self, ConsumeError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+}
+
+/// A decoded record waiting to be scored.
+struct Pending<'a> {
+    incoming: Incoming<'a>,
+    series: String,
+    record: Value,
+}
+
+/// A series while its batch is handled.
+struct Working {
+    loaded: Option<SeriesState>,
+    position: Option<String>,
+    context: VecDeque<Value>,
+    context_rows: Option<usize>,
+    scored: Vec<ScoredRecord>,
+    failed: Vec<FailedRecord>,
+}
+
+/// The stream consumer's logic (the module docs say what it guarantees).
+pub struct Consumer<'a> {
+    endpoint: &'a dyn Endpoint,
+    store: &'a dyn StateStore,
+    failures: &'a dyn FailureSink,
+    outputs: Option<&'a dyn OutputSink>,
+}
+
+impl<'a> Consumer<'a> {
+    pub fn new(
+        endpoint: &'a dyn Endpoint,
+        store: &'a dyn StateStore,
+        failures: &'a dyn FailureSink,
+    ) -> Self {
+        Self {
+            endpoint,
+            store,
+            failures,
+            outputs: None,
+        }
+    }
+
+    /// Emits each series' predictions to `outputs` right after its state is saved (without one,
+    /// the caller emits the report's `scored` records itself, after the whole batch).
+    pub fn with_outputs(mut self, outputs: &'a dyn OutputSink) -> Self {
+        self.outputs = Some(outputs);
+        self
+    }
+
+    /// Handles one batch of one shard, records in stream order.
+    pub async fn process(&self, records: &[Incoming<'_>]) -> BatchReport {
+        let mut report = BatchReport::default();
+        if let Err(e) = self.process_into(records, &mut report).await {
+            report.error = Some(e);
+        }
+        report
+    }
+
+    async fn process_into(
+        &self,
+        records: &[Incoming<'_>],
+        report: &mut BatchReport,
+    ) -> Result<(), ConsumeError> {
+        // 1. decode
+        let mut undecodable = Vec::new();
+        let mut decoded = Vec::with_capacity(records.len());
+        for r in records {
+            match decode(r) {
+                Ok(p) => decoded.push(p),
+                Err(f) => undecodable.push(f),
+            }
+        }
+        if !undecodable.is_empty() {
+            self.failures
+                .send(&undecodable)
+                .await
+                .map_err(ConsumeError::FailureSink)?;
+            report.failed.extend(undecodable);
+        }
+        // 2. load each series' state; skip what it applied already
+        let mut series: BTreeMap<String, Working> = BTreeMap::new();
+        for p in &decoded {
+            if !series.contains_key(&p.series) {
+                let loaded = self.store.load(&p.series).await?;
+                let context = loaded
+                    .as_ref()
+                    .map(|s| s.context.iter().cloned().collect())
+                    .unwrap_or_default();
+                series.insert(
+                    p.series.clone(),
+                    Working {
+                        position: loaded.as_ref().map(|s| s.position.clone()),
+                        loaded,
+                        context,
+                        context_rows: None,
+                        scored: Vec::new(),
+                        failed: Vec::new(),
+                    },
+                );
+            }
+        }
+        let fresh: Vec<Pending<'_>> = decoded
+            .into_iter()
+            .filter(|p| {
+                let applied = series[&p.series]
+                    .loaded
+                    .as_ref()
+                    .is_some_and(|s| position_cmp(p.incoming.id, &s.position) != Ordering::Greater);
+                report.redelivered += usize::from(applied);
+                !applied
+            })
+            .collect();
+        // 3. score, splitting refused requests down to the refused records
+        let fresh_refs: Vec<&Pending<'_>> = fresh.iter().collect();
+        self.score(&fresh_refs, &mut series, &mut report.calls)
+            .await?;
+        // 4. per series: failures out, state saved conditionally, then emitted
+        for (name, w) in series {
+            if w.scored.is_empty() && w.failed.is_empty() {
+                continue;
+            }
+            if !w.failed.is_empty() {
+                self.failures
+                    .send(&w.failed)
+                    .await
+                    .map_err(ConsumeError::FailureSink)?;
+            }
+            let loaded = w.loaded.unwrap_or_default();
+            let keep = w.context_rows.unwrap_or(w.context.len());
+            let skip = w.context.len().saturating_sub(keep);
+            let state = SeriesState {
+                position: w.position.clone().unwrap_or_default(),
+                applied: loaded.applied + w.scored.len() as u64,
+                context: w.context.into_iter().skip(skip).collect(),
+            };
+            let expected = (!loaded.position.is_empty()).then_some(loaded.position.as_str());
+            self.store.save(&name, expected, &state).await?;
+            report.failed.extend(w.failed);
+            if let Some(outputs) = self.outputs
+                && let Err(message) = outputs.emit(&w.scored).await
+            {
+                return Err(ConsumeError::Output {
+                    series: name,
+                    records: w.scored.len(),
+                    message,
+                });
+            }
+            report.scored.extend(w.scored);
+        }
+        let position = |id: &str| records.iter().position(|r| r.id == id);
+        report.scored.sort_by_key(|r| position(&r.id));
+        report.failed.sort_by_key(|r| position(&r.id));
+        Ok(())
+    }
+
+    /// Scores `pending` with one call; if the model refuses it, scores each half in turn (so
+    /// each series' context moves on in order) down to single records, which then fail.
+    fn score<'s>(
+        &'s self,
+        pending: &'s [&'s Pending<'s>],
+        series: &'s mut BTreeMap<String, Working>,
+        calls: &'s mut usize,
+    ) -> BoxFuture<'s, Result<(), ConsumeError>> {
+        Box::pin(async move {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            *calls += 1;
+            match self.endpoint.invoke(request_body(pending, series)).await {
+                Ok(body) => {
+                    let p: Predictions = serde_json::from_slice(&body)
+                        .map_err(|e| ConsumeError::BadAnswer(e.to_string()))?;
+                    apply(pending, p, series)
+                }
+                Err(EndpointError::Rejected { status, message }) if pending.len() == 1 => {
+                    let p = pending[0];
+                    let w = series.get_mut(&p.series).expect("every series is loaded");
+                    w.failed.push(FailedRecord::new(
+                        &p.incoming,
+                        Some(p.series.clone()),
+                        format!("the model refused it ({status}): {message}"),
+                    ));
+                    w.position = Some(p.incoming.id.to_string());
+                    Ok(())
+                }
+                Err(EndpointError::Rejected { .. }) => {
+                    let (left, right) = pending.split_at(pending.len() / 2);
+                    self.score(left, series, calls).await?;
+                    self.score(right, series, calls).await
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+/// Reads one record: a JSON object with a readable series.
+fn decode<'a>(r: &Incoming<'a>) -> Result<Pending<'a>, FailedRecord> {
+    let fail = |series, reason| Err(FailedRecord::new(r, series, reason));
+    match serde_json::from_slice::<Value>(r.data) {
+        Ok(Value::Object(map)) => match series_of(map.get(SERIES_KEY), 0) {
+            Ok(s) => Ok(Pending {
+                incoming: *r,
+                series: contract::series_name(s.as_deref()).to_string(),
+                record: Value::Object(map),
+            }),
+            Err(_) => fail(None, "series must be a string or a number".into()),
+        },
+        Ok(other) => fail(
+            None,
+            format!(
+                "a record must be a JSON object, got a JSON {}",
+                json_kind(&other)
+            ),
+        ),
+        Err(e) => fail(None, format!("not JSON: {e}")),
+    }
+}
+
+/// `{"context": {series: [past records]}, "instances": [records]}`, or the plain list when no
+/// series has a past.
+fn request_body(pending: &[&Pending<'_>], series: &BTreeMap<String, Working>) -> Vec<u8> {
+    let instances = Value::Array(pending.iter().map(|p| p.record.clone()).collect());
+    let mut context = Map::new();
+    for p in pending {
+        let w = &series[&p.series];
+        if !w.context.is_empty() && !context.contains_key(&p.series) {
+            context.insert(
+                p.series.clone(),
+                Value::Array(w.context.iter().cloned().collect()),
+            );
+        }
+    }
+    let body = if context.is_empty() {
+        instances
+    } else {
+        let mut envelope = Map::new();
+        envelope.insert(CONTEXT_KEY.into(), Value::Object(context));
+        envelope.insert(INSTANCES_KEY.into(), instances);
+        Value::Object(envelope)
+    };
+    serde_json::to_vec(&body).expect("decoded JSON serialises again")
+}
+
+/// Pairs an answer with the records sent and moves each series' context on.
+fn apply(
+    pending: &[&Pending<'_>],
+    p: Predictions,
+    series: &mut BTreeMap<String, Working>,
+) -> Result<(), ConsumeError> {
+    if p.predictions.len() != pending.len() {
+        return Err(ConsumeError::PredictionCount {
+            sent: pending.len(),
+            got: p.predictions.len(),
+        });
+    }
+    let detail =
+        |what: &str| ConsumeError::BadAnswer(format!("it has no '{what}' (ask with scores=true)"));
+    let scores = p.scores.ok_or_else(|| detail("scores"))?;
+    let warming = p.warming_up.ok_or_else(|| detail("warming_up"))?;
+    let context_rows = p.context_rows.ok_or_else(|| detail("context_rows"))?;
+    if scores.len() != pending.len() || warming.len() != pending.len() {
+        return Err(ConsumeError::PredictionCount {
+            sent: pending.len(),
+            got: scores.len().min(warming.len()),
+        });
+    }
+    for (i, rec) in pending.iter().enumerate() {
+        let w = series.get_mut(&rec.series).expect("every series is loaded");
+        w.context_rows = Some(context_rows);
+        w.context.push_back(rec.record.clone());
+        while w.context.len() > context_rows {
+            w.context.pop_front();
+        }
+        w.position = Some(rec.incoming.id.to_string());
+        w.scored.push(ScoredRecord {
+            id: rec.incoming.id.to_string(),
+            series: Some(rec.series.clone()),
+            row: rec.record.get(ROW_KEY).and_then(Value::as_u64),
+            prediction: p.predictions[i],
+            score: Some(scores[i]),
+            warming_up: warming[i],
+        });
+    }
+    Ok(())
+}
+
+/// Runs a future to completion on this thread: enough for the in-memory store, the in-process
+/// endpoint and doc examples, which never wait on I/O.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::parse_request;
+    use crate::detector::{Detector, DetectorSpec};
+    use crate::synth::SynthParams;
 
-    fn names() -> Vec<String> {
-        vec!["feature_1".into(), "feature_2".into()]
+    fn detector() -> (crate::synth::Synthetic, Detector) {
+        let data = SynthParams::tutorial()
+            .rows(400)
+            .anomalies(20)
+            .seed(101)
+            .generate()
+            .unwrap();
+        let train = SynthParams::tutorial()
+            .rows(2000)
+            .anomalies(80)
+            .generate()
+            .unwrap();
+        let d = DetectorSpec::improved(15, 1)
+            .fit(
+                &train.feature_names,
+                train.values.view(),
+                Some(&train.row_truth()),
+            )
+            .unwrap();
+        (data, d)
     }
 
-    #[test]
-    fn encoded_records_are_what_the_server_reads() {
-        let recs: Vec<Vec<u8>> = (0..3)
+    fn encoded(data: &crate::synth::Synthetic, series: &str) -> Vec<Vec<u8>> {
+        (0..data.n_rows())
             .map(|i| {
                 encode_record(
-                    &names(),
-                    &[i as f64, 0.5],
-                    "s",
-                    i,
-                    Some("2020-01-01 00:00:00"),
+                    &data.feature_names,
+                    &data.values.row(i).to_vec(),
+                    series,
+                    i as u64,
+                    None,
                 )
             })
-            .collect();
-        let incoming: Vec<Incoming> = recs
+            .collect()
+    }
+
+    fn ids(n: usize, from: usize) -> Vec<String> {
+        (from..from + n)
+            .map(|i| format!("{:020}", 1000 + i))
+            .collect()
+    }
+
+    #[test]
+    fn positions_order_as_numbers() {
+        assert_eq!(position_cmp("9", "10"), Ordering::Less);
+        assert_eq!(position_cmp("0010", "10"), Ordering::Equal);
+        assert_eq!(
+            position_cmp(
+                "49568167373333333334444444444444444444444444444444444444",
+                "49568167373333333333333333333333333333333333333333333333"
+            ),
+            Ordering::Greater
+        );
+    }
+
+    /// Batches of any size, re-delivered any number of times, give every row once, with the
+    /// prediction of the whole series scored offline.
+    #[test]
+    fn redelivered_batches_are_applied_once_and_match_offline() {
+        let (data, d) = detector();
+        let offline = d.score_series(data.values.view()).unwrap();
+        let records = encoded(&data, "s");
+        let ids = ids(records.len(), 0);
+        let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+        let endpoint = ScoringEndpoint(&d);
+        let consumer = Consumer::new(&endpoint, &store, &failures);
+        let mut emitted = Vec::new();
+        let mut redelivered = 0;
+        let mut start = 0;
+        for (k, size) in [1usize, 7, 30, 100, 3, 259].into_iter().enumerate() {
+            let end = (start + size).min(records.len());
+            // every batch is delivered twice, and every other one also re-delivers the previous
+            let from = if k % 2 == 1 {
+                start.saturating_sub(5)
+            } else {
+                start
+            };
+            let batch: Vec<Incoming> = (from..end)
+                .map(|i| Incoming {
+                    id: &ids[i],
+                    data: &records[i],
+                })
+                .collect();
+            for _ in 0..2 {
+                let r = block_on(consumer.process(&batch)).into_result().unwrap();
+                redelivered += r.redelivered;
+                emitted.extend(r.scored);
+            }
+            start = end;
+        }
+        assert_eq!(start, records.len());
+        assert_eq!(emitted.len(), records.len(), "each row emitted once");
+        for (i, r) in emitted.iter().enumerate() {
+            assert_eq!(r.row, Some(i as u64));
+            assert_eq!(r.prediction, offline.predictions()[i], "row {i}");
+            assert_eq!(
+                r.score.unwrap().to_bits(),
+                offline.scores[i].to_bits(),
+                "row {i}"
+            );
+            assert_eq!(r.warming_up, i < 15);
+        }
+        assert!(redelivered >= records.len(), "{redelivered}");
+        assert!(failures.take().is_empty());
+        let state = block_on(store.load("s")).unwrap().unwrap();
+        assert_eq!(state.context.len(), 15);
+        assert_eq!(state.applied, 400);
+        assert_eq!(state.position, ids[399]);
+    }
+
+    /// Poison records go to the failure sink with content and reason; the series' window skips
+    /// them, so the rows around them score as if they never came.
+    #[test]
+    fn poison_records_fail_alone_and_do_not_disturb_the_window() {
+        let (data, d) = detector();
+        let offline = d.score_series(data.values.view()).unwrap();
+        let mut records = encoded(&data, "s");
+        let ids = ids(records.len() + 2, 0);
+        let missing = br#"{"feature_1": 1, "series": "s", "row": 9999}"#.to_vec();
+        records.insert(40, missing.clone());
+        records.insert(41, b"not json".to_vec());
+        let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+        let endpoint = ScoringEndpoint(&d);
+        let consumer = Consumer::new(&endpoint, &store, &failures);
+        let batch: Vec<Incoming> = records
             .iter()
-            .enumerate()
-            .map(|(i, d)| Incoming {
-                id: if i == 0 { "a" } else { "b" },
-                data: d,
+            .zip(&ids)
+            .map(|(data, id)| Incoming { id, data })
+            .collect();
+        let r = block_on(consumer.process(&batch)).into_result().unwrap();
+        assert_eq!(r.scored.len(), 400);
+        let predictions: Vec<i32> = r.scored.iter().map(|s| s.prediction).collect();
+        assert_eq!(predictions, offline.predictions());
+        let failed = failures.take();
+        assert_eq!(failed.len(), 2);
+        assert_eq!(
+            failed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            vec![ids[41].as_str(), ids[40].as_str()]
+        );
+        assert_eq!(failed[1].data(), missing);
+        assert!(
+            failed[1].reason.contains("'feature_2' is missing"),
+            "{}",
+            failed[1].reason
+        );
+        assert!(failed[0].reason.starts_with("not JSON"));
+        assert!(r.calls > 2, "the refused request was split");
+    }
+
+    /// Two consumers racing on one series: one save wins, the other batch fails, and its
+    /// re-delivery is skipped — the window never sees a row twice.
+    #[test]
+    fn a_stale_consumer_cannot_interleave_a_series() {
+        let (data, d) = detector();
+        let records = encoded(&data, "s");
+        let ids = ids(records.len(), 0);
+        let store = InMemoryStore::default();
+        let failures = InMemoryFailures::default();
+        let endpoint = ScoringEndpoint(&d);
+        let batch: Vec<Incoming> = (0..10)
+            .map(|i| Incoming {
+                id: &ids[i],
+                data: &records[i],
             })
             .collect();
-        let prepared = prepare_batch(&incoming);
-        assert!(prepared.failed.is_empty());
-        let rows = parse_request("application/json", &prepared.body, &names()).unwrap();
-        assert_eq!(rows.values.column(0).to_vec(), vec![0.0, 1.0, 2.0]);
-        assert_eq!(rows.series, vec![Some("s".to_string()); 3]);
+        // a stale consumer loaded the empty state, then another one applied the batch
+        let stale = block_on(store.load("s")).unwrap();
+        let consumer = Consumer::new(&endpoint, &store, &failures);
+        block_on(consumer.process(&batch)).into_result().unwrap();
+        let err = block_on(store.save(
+            "s",
+            stale.as_ref().map(|s| s.position.as_str()),
+            &SeriesState::default(),
+        ))
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert_eq!(block_on(store.load("s")).unwrap().unwrap().applied, 10);
     }
 
-    #[test]
-    fn bad_records_are_reported_and_the_rest_scored() {
-        let good = encode_record(&names(), &[1.0, 2.0], "s", 7, None);
-        let batch = [
-            Incoming {
-                id: "1",
-                data: b"timestamp,feature_1,feature_2",
-            },
-            Incoming {
-                id: "2",
-                data: &good,
-            },
-            Incoming {
-                id: "3",
-                data: b"2020-01-01 00:00:00,13.5,2.0",
-            },
-            Incoming {
-                id: "4",
-                data: b"[1, 2]",
-            },
-            Incoming {
-                id: "5",
-                data: br#"{"feature_1": 1, "feature_2": 2, "series": true}"#,
-            },
-        ];
-        let prepared = prepare_batch(&batch);
-        assert_eq!(
-            prepared
-                .failed
-                .iter()
-                .map(|f| f.id.as_str())
-                .collect::<Vec<_>>(),
-            vec!["1", "3", "4", "5"]
-        );
-        assert_eq!(prepared.len(), 1);
-        let outcome = prepared
-            .outcome(Predictions::new(&[-0.3], -0.5, false))
-            .unwrap();
-        assert_eq!(outcome.scored[0].row, Some(7));
-        assert_eq!(outcome.failed.len(), 4);
+    struct Failing;
+    impl Endpoint for Failing {
+        fn invoke(&self, _: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>> {
+            Box::pin(std::future::ready(Err(EndpointError::Unavailable(
+                "throttled".into(),
+            ))))
+        }
     }
 
+    /// An unavailable endpoint fails the batch: nothing saved, nothing sent to the failure sink.
     #[test]
-    fn a_short_answer_is_an_error() {
-        let good = encode_record(&names(), &[1.0, 2.0], "s", 0, None);
-        let prepared = prepare_batch(&[
-            Incoming {
-                id: "1",
-                data: &good,
-            },
-            Incoming {
-                id: "2",
-                data: &good,
-            },
-        ]);
-        let err = prepared
-            .outcome(Predictions::new(&[-0.3], -0.5, false))
-            .unwrap_err();
-        assert_eq!(err, StreamError::PredictionCount { sent: 2, got: 1 });
+    fn an_unavailable_endpoint_fails_the_batch_and_changes_nothing() {
+        let (data, _) = detector();
+        let records = encoded(&data, "s");
+        let ids = ids(records.len(), 0);
+        let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+        let consumer = Consumer::new(&Failing, &store, &failures);
+        let batch: Vec<Incoming> = (0..10)
+            .map(|i| Incoming {
+                id: &ids[i],
+                data: &records[i],
+            })
+            .collect();
+        let r = block_on(consumer.process(&batch));
+        assert!(matches!(
+            r.error,
+            Some(ConsumeError::Endpoint(EndpointError::Unavailable(_)))
+        ));
+        assert!(r.scored.is_empty());
+        assert!(store.is_empty());
+        assert!(failures.take().is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! The inference server over real loopback HTTP: every input shape, every error class, the
-//! SageMaker runtime path, stateful series windows, and start-up failures.
+//! SageMaker runtime path (and its error shape), a server that keeps no state — context rows in the
+//! request, the same bytes from any instance in any order — and start-up failures.
 #![cfg(feature = "serve")]
 
 mod common;
@@ -309,61 +310,214 @@ async fn each_bad_input_class_gets_its_status_and_message() {
     server.stop().await;
 }
 
+/// `records` with a series name on each.
+fn series_records(d: &Synthetic, rows: std::ops::Range<usize>, series: &str) -> Value {
+    let mut r = records(d, rows);
+    for record in r.as_array_mut().unwrap() {
+        record["series"] = json!(series);
+    }
+    r
+}
+
+/// Rows `rows` of `d`, with the 15 rows before them as context — what a stream consumer sends.
+fn with_context(d: &Synthetic, rows: std::ops::Range<usize>, series: &str) -> Value {
+    let past = rows.start.saturating_sub(15)..rows.start;
+    json!({
+        "context": { series: records(d, past) },
+        "instances": series_records(d, rows, series),
+    })
+}
+
+async fn raw_post(addr: SocketAddr, body: &str) -> (u16, Vec<u8>) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/invocations?scores=true"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request");
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
 #[tokio::test]
-async fn stateful_windows_follow_each_series_across_requests() {
+async fn the_server_keeps_no_state_the_request_carries_the_past() {
     let m = model(true);
     let test = data(101);
     let offline = offline_predictions(&m, &test, 60);
-    let server = Server::start(
-        m,
-        ServeConfig {
-            max_series: 3,
-            ..ServeConfig::default()
-        },
-    )
-    .await;
-    // the default series, 10 rows a request, as the tutorial's stream sends them
+    let server = Server::start(m, ServeConfig::default()).await;
+    // 10 rows a request, each with its 15 predecessors as context: equal to batch scoring
     let mut streamed = Vec::new();
     for start in (0..60).step_by(10) {
-        let (s, body) = server
-            .post(
-                "/invocations",
-                "application/json",
-                records(&test, start..start + 10).to_string(),
-            )
+        let body = with_context(&test, start..start + 10, "pump-1").to_string();
+        let (s, answer) = server
+            .post("/invocations", "application/json", body.clone())
             .await;
-        assert_eq!(s, 200);
-        streamed.extend(predictions(&body));
+        assert_eq!(s, 200, "{answer}");
+        streamed.extend(predictions(&answer));
+        // asking again changes nothing: no window moved
+        let (_, again) = server.post("/invocations", "application/json", body).await;
+        assert_eq!(again, answer);
     }
     assert_eq!(
         streamed, offline,
-        "one window across requests must equal batch scoring"
+        "context rows must give batch scoring's answers"
     );
-    // another series starts from an empty window: its first 10 rows equal the offline first 10
-    let mut tagged = records(&test, 0..10);
-    for r in tagged.as_array_mut().unwrap() {
-        r["series"] = json!("pump-2");
-    }
-    let (_, body) = server
-        .post("/invocations", "application/json", tagged.to_string())
+    // without context, every request starts from an empty past, per series, in request order
+    let (_, fresh) = server
+        .post(
+            "/invocations",
+            "application/json",
+            records(&test, 20..30).to_string(),
+        )
         .await;
-    assert_eq!(predictions(&body), offline[..10].to_vec());
-    // beyond max_series (3): refused, nothing changed
-    let mut too_many = records(&test, 0..2);
-    too_many[0]["series"] = json!("pump-3");
-    too_many[1]["series"] = json!("pump-4");
-    let (s, body) = server
-        .post("/invocations", "application/json", too_many.to_string())
+    let from_empty: Vec<i64> = model(true)
+        .detector
+        .predict(test.values.slice(ndarray::s![20..30, ..]))
+        .unwrap()
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    assert_eq!(predictions(&fresh), from_empty);
+    // the warm-up rows are reported, and never flagged
+    let (_, detailed) = server
+        .post(
+            "/invocations?scores=true",
+            "application/json",
+            records(&test, 0..20).to_string(),
+        )
         .await;
-    assert_eq!(s, 429, "{body}");
+    let warming: Vec<bool> = serde_json::from_value(detailed["warming_up"].clone()).unwrap();
+    assert_eq!(warming, (0..20).map(|i| i < 15).collect::<Vec<_>>());
+    assert_eq!(detailed["context_rows"], 15);
+    // 10,000 series in one request hold nothing: the next request answers as before
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let mut r = records(&test, i % 100..i % 100 + 1)[0].clone();
+            r["series"] = json!(format!("s-{i}"));
+            r
+        })
+        .collect();
+    let (s, _) = server
+        .post(
+            "/invocations",
+            "application/json",
+            Value::Array(many).to_string(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, after) = server
+        .post(
+            "/invocations",
+            "application/json",
+            records(&test, 20..30).to_string(),
+        )
+        .await;
+    assert_eq!(after, fresh);
     let metrics = reqwest::get(server.url("/metrics"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("anomaly_kit_series 2"), "{metrics}");
+    assert!(!metrics.contains("anomaly_kit_series"), "{metrics}");
+    assert!(
+        metrics.contains("anomaly_kit_warming_up_total"),
+        "{metrics}"
+    );
     server.stop().await;
+}
+
+/// The runtime path answers a container error as SageMaker's runtime does: 424 `ModelError`
+/// with the container's status and message inside.
+#[tokio::test]
+async fn the_runtime_path_wraps_errors_as_sagemaker_does() {
+    let server = Server::start(model(false), ServeConfig::default()).await;
+    let r = reqwest::Client::new()
+        .post(server.url("/endpoints/my-endpoint/invocations"))
+        .header("content-type", "application/json")
+        .body(r#"[{"feature_1": 1}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 424);
+    assert_eq!(r.headers()["x-amzn-errortype"], "ModelError");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["OriginalStatusCode"], 400);
+    assert!(
+        body["OriginalMessage"]
+            .as_str()
+            .unwrap()
+            .contains("'feature_2' is missing"),
+        "{body}"
+    );
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Received client error (400)")
+    );
+    server.stop().await;
+}
+
+mod any_instance {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+        /// The same requests — with context, without, several series — sent to one instance in
+        /// order, or spread over three instances in any order with one restarted in between, get
+        /// byte-identical answers.
+        #[test]
+        fn answers_do_not_depend_on_instance_order_or_restarts(
+            cuts in prop::collection::btree_set(1usize..119, 1..6),
+            order in Just((0..8usize).collect::<Vec<_>>()).prop_shuffle(),
+            restart_after in 0usize..8,
+        ) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let m = model(true);
+                let test = data(101);
+                let mut bounds = vec![0];
+                bounds.extend(cuts.iter().copied());
+                bounds.push(120);
+                let mut bodies = Vec::new();
+                for w in bounds.windows(2) {
+                    bodies.push(with_context(&test, w[0]..w[1], "a").to_string());
+                    bodies.push(series_records(&test, w[0]..w[1], "b").to_string());
+                }
+                bodies.truncate(8);
+                let one = Server::start(m.clone(), ServeConfig::default()).await;
+                let mut expected = Vec::new();
+                for b in &bodies {
+                    expected.push(raw_post(one.addr, b).await);
+                }
+                one.stop().await;
+                let mut many = Vec::new();
+                for _ in 0..3 {
+                    many.push(Server::start(m.clone(), ServeConfig::default()).await);
+                }
+                for (k, &i) in order.iter().enumerate().filter(|(_, i)| **i < bodies.len()) {
+                    if k == restart_after {
+                        let old = many.remove(0);
+                        old.stop().await;
+                        many.push(Server::start(m.clone(), ServeConfig::default()).await);
+                    }
+                    let got = raw_post(many[k % many.len()].addr, &bodies[i]).await;
+                    assert_eq!(got.0, 200);
+                    assert_eq!(got, expected[i], "request {i} on instance {}", k % 3);
+                }
+                for s in many {
+                    s.stop().await;
+                }
+            });
+        }
+    }
 }
 
 #[tokio::test]
