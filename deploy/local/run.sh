@@ -4,9 +4,13 @@
 #   Kinesis-compatible server (kinesalite, 127.0.0.1, in memory)
 #     <- stream-writer        puts the test set's rows with PutRecords (the real AWS SDK)
 #     -> local-trigger        reads the shards like Lambda's event-source mapping and calls the
-#                             Lambda handler in-process
-#     -> anomaly-kit serve    the model behind /invocations, reached through the real SageMaker
-#                             runtime SDK with its endpoint URL pointed at loopback
+#                             Lambda handler in-process; each series' state (its last rows and
+#                             position) in memory, failed records to a failure file
+#     -> anomaly-kit serve    the stateless model behind /invocations, reached through the real
+#                             SageMaker runtime SDK with its endpoint URL pointed at loopback
+#
+# deploy/local/scale.sh runs the same pipeline at scale, with DynamoDB for state, several
+# server instances, several shards and injected faults.
 #
 # It installs what it needs (npm, once), starts everything, streams, prints a tally against the
 # offline predictions of the same model, and stops everything on the way out, whatever happened.
@@ -16,7 +20,8 @@
 #   deploy/local/run.sh --rate 10 --limit 100  # the tutorial's pace, for a demonstration
 # Environment:
 #   DATA_DIR   where test.csv and model/ are (default: data/, made by the walkthrough if missing)
-#   SINK       JSON lines, one per record's fate (default: $DATA_DIR/stream-sink.jsonl)
+#   SINK       JSON lines, one per scored record (default: $DATA_DIR/stream-sink.jsonl)
+#   FAILURES   JSON lines, one per failed record (default: $DATA_DIR/stream-failures.jsonl)
 #   BIN_DIR    where the binaries are (default: build them with cargo --release)
 #   STREAM     the stream's name (default: anomaly-kit-local)
 #   IDLE_EXIT  the trigger stops after this long without records (default: 30s)
@@ -27,6 +32,7 @@ here="$root/deploy/local"
 data_dir=${DATA_DIR:-$root/data}
 stream=${STREAM:-anomaly-kit-local}
 sink=${SINK:-$data_dir/stream-sink.jsonl}
+failures=${FAILURES:-$data_dir/stream-failures.jsonl}
 idle_exit=${IDLE_EXIT:-30s}
 
 if [[ -z "${BIN_DIR:-}" ]]; then
@@ -48,8 +54,8 @@ if [[ ! -f "$data_dir/test.csv" || ! -f "$data_dir/model/model.json" ]]; then
     "$BIN_DIR/anomaly-kit" walkthrough --out "$data_dir" --no-live --no-compare --no-plots >/dev/null
 fi
 
-# npm ci only when the server is missing: idempotent, and pinned by package-lock.json
-[[ -f "$here/node_modules/kinesalite/package.json" ]] ||
+# npm ci only when a server is missing: idempotent, and pinned by package-lock.json
+[[ -f "$here/node_modules/kinesalite/package.json" && -f "$here/node_modules/dynalite/package.json" ]] ||
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 
 work=$(mktemp -d)
@@ -99,9 +105,11 @@ for ((i = 1; i <= $#; i++)); do
     if [[ "${!i}" == "--limit" ]]; then j=$((i + 1)); rows=$(( ${!j} < rows ? ${!j} : rows )); fi
 done
 
+# the trigger appends: start from empty files
+rm -f "$sink" "$failures"
 "$BIN_DIR/local-trigger" --stream-name "$stream" --endpoint-url "$kinesis" \
     --sagemaker-endpoint-url "http://$addr" --expect "$rows" --idle-exit "$idle_exit" \
-    --sink "$sink" --json >"$work/trigger.json" &
+    --sink "$sink" --failures "$failures" --json >"$work/trigger.json" &
 trigger=$!
 pids+=("$trigger")
 
@@ -114,7 +122,7 @@ field() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$summary"; }
 offline=$("$BIN_DIR/anomaly-kit" evaluate --model "$data_dir/model" --input "$data_dir/test.csv" --json |
     sed -n 's/.*"flagged": \([0-9]*\).*/\1/p')
 echo "local trigger: $summary"
-echo "tally: $rows rows sent, $(field scored) scored, $(field item_failures) reported, $(field discarded) discarded, $(field anomalies) anomalies (offline on all $total rows: $offline); records in $sink"
+echo "tally: $rows rows sent, $(field scored) scored ($(field warming_up) warming up), $(field failed_records) failed, $(field discarded) discarded, $(field anomalies) anomalies (offline on all $total rows: $offline); records in $sink"
 if [[ "$(field scored)" != "$rows" ]]; then
     echo "error: $rows rows were sent but $(field scored) were scored" >&2
     exit 1

@@ -1,14 +1,26 @@
-//! The Lambda function: Kinesis event in, `batchItemFailures` out, anomalies logged as JSON lines.
+//! The Lambda function: Kinesis event in, predictions logged as JSON lines, state in DynamoDB.
 //!
 //! Build for Lambda's `provided.al2023` runtime with cargo-lambda (see deploy/README.md):
-//!   cargo lambda build --release --bin anomaly-kit-lambda --output-format zip
-//! Configuration: `ENDPOINT_NAME` (the SageMaker endpoint); credentials and region come from the
-//! function's role through the default AWS chain.
+//!   cargo lambda build --release --x86-64 --bin anomaly-kit-lambda --output-format zip
+//! Configuration: `ENDPOINT_NAME` (the SageMaker endpoint), `STATE_TABLE` (the DynamoDB table of
+//! series states), `FAILURE_QUEUE_URL` (the dead-letter queue); credentials and region come from
+//! the function's role through the default AWS chain.
 
-use anomaly_kit_lambda::{SageMakerEndpoint, handle};
+use anomaly_kit::stream::Consumer;
+use anomaly_kit_lambda::failures::SqsFailures;
+use anomaly_kit_lambda::outputs::LogOutputs;
+use anomaly_kit_lambda::state::DynamoStore;
+use anomaly_kit_lambda::{FAILURE_QUEUE_VAR, STATE_TABLE_VAR, SageMakerEndpoint, handle, response};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+fn required(var: &str, what: &str) -> Result<String, Error> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("set {var} to {what}").into())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,12 +33,22 @@ async fn main() -> Result<(), Error> {
         .with_current_span(false)
         .without_time()
         .init();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let endpoint = SageMakerEndpoint::from_env().await?;
-    let endpoint = &endpoint;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        required(STATE_TABLE_VAR, "the DynamoDB table of series states")?,
+    );
+    let failures = SqsFailures::new(
+        aws_sdk_sqs::Client::new(&config),
+        required(FAILURE_QUEUE_VAR, "the dead-letter queue's URL")?,
+    );
+    let consumer = Consumer::new(&endpoint, &store, &failures).with_outputs(&LogOutputs);
+    let consumer = &consumer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
-            let report = handle(&event.payload, endpoint).await?;
-            Ok::<KinesisEventResponse, Error>(report.response())
+            let report = handle(&event.payload, consumer).await;
+            Ok::<KinesisEventResponse, Error>(response(&report)?)
         },
     ))
     .await

@@ -1,25 +1,26 @@
-//! A local stand-in for Lambda's Kinesis event-source mapping: it reads every shard of a stream
-//! with the real Kinesis API (`ListShards`, `GetShardIterator`, `GetRecords`), hands each batch
-//! to [`crate::handle`] in-process as a `KinesisEvent`, and moves a shard's checkpoint on only
-//! after the handler succeeded.
+//! A local stand-in for Lambda's Kinesis event-source mapping: it reads the shards of a stream
+//! with the real Kinesis API (`ListShards`, `GetShardIterator`, `GetRecords`), **one in-order
+//! consumer per shard, all shards at once**, hands each batch to [`crate::handle`] in-process as
+//! a `KinesisEvent`, and moves a shard's read position on only once the batch's fate is known.
 //!
 //! What it copies from the managed mapping: batch size, starting position (`TRIM_HORIZON` or
-//! `LATEST`), one batch per shard in flight, a failed invocation retried with backoff up to a
-//! bounded count, then handed to the on-failure destination (here: the event callback) instead
-//! of blocking the shard forever. One deliberate difference: records the handler reports in
-//! `batchItemFailures` go to the on-failure destination at once. This handler reports only
-//! records that can never succeed (not a record, or refused by the model), so retrying them —
-//! and re-scoring the records after them, as Lambda would — would only produce duplicates.
+//! `LATEST`), one batch per shard in flight, shards in parallel, a failed invocation retried with
+//! backoff up to a bounded count, then its records handed to the on-failure destination instead
+//! of blocking the shard forever. Its read positions live in memory: a restarted trigger reads
+//! again from its starting position, as a mapping re-delivers after a failure — the consumer's
+//! state store skips what was applied already.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anomaly_kit::stream::{BatchReport, Consumer, FailedRecord, FailureSink};
 use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
-use crate::{Endpoint, HandlerReport, handle};
+use crate::handle;
 
 /// Where reading a shard starts when there is no checkpoint yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +45,8 @@ pub struct TriggerConfig {
     pub expect: Option<u64>,
     /// Stop after this long with no new records on any shard.
     pub idle_exit: Option<Duration>,
+    /// Read only these shards (all when empty): one process per shard, as the scale test runs.
+    pub shards: Vec<String>,
 }
 
 impl TriggerConfig {
@@ -56,18 +59,19 @@ impl TriggerConfig {
             max_retries: 3,
             expect: None,
             idle_exit: None,
+            shards: Vec::new(),
         }
     }
 }
 
 /// What happened, for displays and sinks.
 pub enum TriggerEvent<'a> {
-    /// The handler took a batch from `shard`.
+    /// The handler took a batch from `shard`; its `scored` records are to be emitted.
     Handled {
         shard: &'a str,
-        report: &'a HandlerReport,
+        report: &'a BatchReport,
     },
-    /// Records that went to the on-failure destination.
+    /// Records whose invocation kept failing; they went to the on-failure destination.
     Discarded {
         shard: &'a str,
         sequence_numbers: Vec<String>,
@@ -78,22 +82,41 @@ pub enum TriggerEvent<'a> {
 /// Totals of a trigger run.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct TriggerSummary {
+    /// Records read from the stream (a re-read after a failed invocation counts again).
     pub records: u64,
     pub scored: u64,
     pub anomalies: u64,
-    /// Records reported in `batchItemFailures`.
-    pub item_failures: u64,
+    /// Scored while their series' window was filling (never flagged).
+    pub warming_up: u64,
+    /// Records sent to the failure destination by the handler (not a record, or refused by
+    /// the model).
+    pub failed_records: u64,
+    /// Records skipped as already applied (re-deliveries).
+    pub redelivered: u64,
     /// Records of batches whose invocation kept failing.
     pub discarded: u64,
     pub invocations: u64,
     pub failed_invocations: u64,
+    pub shards: u64,
     pub seconds: f64,
 }
 
 impl TriggerSummary {
-    /// Records with a known fate (scored, reported or discarded).
+    /// Records with a known fate (scored, failed or discarded).
     pub fn accounted(&self) -> u64 {
-        self.scored + self.item_failures + self.discarded
+        self.scored + self.failed_records + self.discarded
+    }
+
+    fn add(&mut self, o: &TriggerSummary) {
+        self.records += o.records;
+        self.scored += o.scored;
+        self.anomalies += o.anomalies;
+        self.warming_up += o.warming_up;
+        self.failed_records += o.failed_records;
+        self.redelivered += o.redelivered;
+        self.discarded += o.discarded;
+        self.invocations += o.invocations;
+        self.failed_invocations += o.failed_invocations;
     }
 }
 
@@ -104,6 +127,10 @@ pub enum TriggerError {
         operation: &'static str,
         message: String,
     },
+    #[error("the stream has no shard named {0}")]
+    NoSuchShard(String),
+    #[error("the on-failure destination failed: {0}")]
+    FailureDestination(String),
 }
 
 fn kinesis_error<E: std::error::Error + 'static>(
@@ -115,15 +142,48 @@ fn kinesis_error<E: std::error::Error + 'static>(
     }
 }
 
-/// Runs until `stop` is set, `expect` records were handled, the stream stayed idle for
-/// `idle_exit`, or every shard closed.
-pub async fn run(
+/// What the shard consumers share: when to stop, and the progress that decides it.
+struct Shared<'a, F> {
+    kinesis: &'a Client,
+    consumer: &'a Consumer<'a>,
+    on_failure: &'a dyn FailureSink,
+    config: &'a TriggerConfig,
+    stop: &'a AtomicBool,
+    accounted: AtomicU64,
+    last_record: Mutex<Instant>,
+    on_event: &'a F,
+}
+
+impl<F> Shared<'_, F> {
+    fn done(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+            || self
+                .config
+                .expect
+                .is_some_and(|n| self.accounted.load(Ordering::SeqCst) >= n)
+            || self.config.idle_exit.is_some_and(|d| {
+                self.last_record
+                    .lock()
+                    .map(|t| t.elapsed() >= d)
+                    .unwrap_or(true)
+            })
+    }
+}
+
+/// Runs until `stop` is set, `expect` records have a known fate, the stream stayed idle for
+/// `idle_exit`, or every shard closed. `on_failure` is the on-failure destination for batches
+/// whose invocation kept failing (the consumer sends bad records to its own failure sink).
+pub async fn run<F>(
     kinesis: &Client,
-    endpoint: &dyn Endpoint,
+    consumer: &Consumer<'_>,
+    on_failure: &dyn FailureSink,
     config: &TriggerConfig,
     stop: &AtomicBool,
-    mut on_event: impl FnMut(TriggerEvent<'_>),
-) -> Result<TriggerSummary, TriggerError> {
+    on_event: &F,
+) -> Result<TriggerSummary, TriggerError>
+where
+    F: Fn(TriggerEvent<'_>) + Sync,
+{
     let started = Instant::now();
     let description = kinesis
         .describe_stream_summary()
@@ -135,138 +195,181 @@ pub async fn run(
         .stream_description_summary()
         .map(|s| s.stream_arn().to_string())
         .unwrap_or_default();
-    let shards = kinesis
+    let listed = kinesis
         .list_shards()
         .stream_name(&config.stream)
         .send()
         .await
         .map_err(kinesis_error("ListShards"))?;
-    let iterator_type = match config.starting_position {
-        StartingPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
-        StartingPosition::Latest => ShardIteratorType::Latest,
-    };
-    let mut shard_ids: Vec<String> = shards
+    let mut shard_ids: Vec<String> = listed
         .shards()
         .iter()
         .map(|s| s.shard_id().to_string())
         .collect();
     shard_ids.sort();
-    // Each shard with its read position: `None` once the shard is closed and read to its end.
-    let mut cursors: Vec<(String, Option<String>)> = Vec::with_capacity(shard_ids.len());
-    for shard in shard_ids {
-        let it = kinesis
-            .get_shard_iterator()
-            .stream_name(&config.stream)
-            .shard_id(&shard)
-            .shard_iterator_type(iterator_type.clone())
-            .send()
-            .await
-            .map_err(kinesis_error("GetShardIterator"))?;
-        cursors.push((shard, it.shard_iterator().map(str::to_string)));
+    if let Some(missing) = config.shards.iter().find(|s| !shard_ids.contains(s)) {
+        return Err(TriggerError::NoSuchShard(missing.clone()));
     }
-
-    let mut summary = TriggerSummary::default();
-    let mut last_record = Instant::now();
-    loop {
-        if stop.load(Ordering::SeqCst)
-            || config.expect.is_some_and(|n| summary.accounted() >= n)
-            || cursors.iter().all(|(_, iterator)| iterator.is_none())
-            || config.idle_exit.is_some_and(|d| last_record.elapsed() >= d)
-        {
-            break;
-        }
-        let mut got_any = false;
-        for (shard, cursor) in &mut cursors {
-            let Some(iterator) = cursor.take() else {
-                continue;
-            };
-            let page = kinesis
-                .get_records()
-                .shard_iterator(iterator)
-                .limit(config.batch_size)
-                .send()
-                .await
-                .map_err(kinesis_error("GetRecords"))?;
-            // The checkpoint: the next iterator is taken only once the batch is dealt with.
-            let next = page.next_shard_iterator().map(str::to_string);
-            if !page.records().is_empty() {
-                got_any = true;
-                let event = kinesis_event(shard, &arn, page.records());
-                deliver(shard, &event, endpoint, config, &mut summary, &mut on_event).await;
-            }
-            *cursor = next;
-        }
-        if got_any {
-            last_record = Instant::now();
-        } else {
-            tokio::time::sleep(config.poll_interval).await;
-        }
+    if !config.shards.is_empty() {
+        shard_ids.retain(|s| config.shards.contains(s));
+    }
+    let shared = Shared {
+        kinesis,
+        consumer,
+        on_failure,
+        config,
+        stop,
+        accounted: AtomicU64::new(0),
+        last_record: Mutex::new(Instant::now()),
+        on_event,
+    };
+    let results = futures_util::future::join_all(
+        shard_ids
+            .iter()
+            .map(|shard| consume_shard(&shared, shard, &arn)),
+    )
+    .await;
+    let mut summary = TriggerSummary {
+        shards: shard_ids.len() as u64,
+        ..TriggerSummary::default()
+    };
+    for r in results {
+        summary.add(&r?);
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-/// Invokes the handler for one batch, retrying a failed invocation; never returns before the
-/// batch's fate is known.
-async fn deliver(
+/// One shard, in order: read a batch, deliver it, move on only once its fate is known.
+async fn consume_shard<F>(
+    shared: &Shared<'_, F>,
+    shard: &str,
+    arn: &str,
+) -> Result<TriggerSummary, TriggerError>
+where
+    F: Fn(TriggerEvent<'_>) + Sync,
+{
+    let config = shared.config;
+    let iterator_type = match config.starting_position {
+        StartingPosition::TrimHorizon => ShardIteratorType::TrimHorizon,
+        StartingPosition::Latest => ShardIteratorType::Latest,
+    };
+    let mut cursor = shared
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(&config.stream)
+        .shard_id(shard)
+        .shard_iterator_type(iterator_type)
+        .send()
+        .await
+        .map_err(kinesis_error("GetShardIterator"))?
+        .shard_iterator()
+        .map(str::to_string);
+    let mut summary = TriggerSummary::default();
+    // a closed shard read to its end has no next iterator
+    while let Some(iterator) = cursor.take() {
+        if shared.done() {
+            break;
+        }
+        let page = shared
+            .kinesis
+            .get_records()
+            .shard_iterator(&iterator)
+            .limit(config.batch_size)
+            .send()
+            .await
+            .map_err(kinesis_error("GetRecords"))?;
+        // The checkpoint: the next iterator is taken only once the batch is dealt with.
+        let next = page.next_shard_iterator().map(str::to_string);
+        if page.records().is_empty() {
+            tokio::time::sleep(config.poll_interval).await;
+        } else {
+            if let Ok(mut t) = shared.last_record.lock() {
+                *t = Instant::now();
+            }
+            let event = kinesis_event(shard, arn, page.records());
+            let before = summary.accounted();
+            deliver(shared, shard, &event, &mut summary).await?;
+            shared
+                .accounted
+                .fetch_add(summary.accounted() - before, Ordering::SeqCst);
+        }
+        cursor = next;
+    }
+    Ok(summary)
+}
+
+/// Invokes the handler for one batch, retrying a failed invocation; returns once the batch's
+/// fate is known.
+async fn deliver<F>(
+    shared: &Shared<'_, F>,
     shard: &str,
     event: &KinesisEvent,
-    endpoint: &dyn Endpoint,
-    config: &TriggerConfig,
     summary: &mut TriggerSummary,
-    on_event: &mut impl FnMut(TriggerEvent<'_>),
-) {
+) -> Result<(), TriggerError>
+where
+    F: Fn(TriggerEvent<'_>) + Sync,
+{
+    let config = shared.config;
     let n = event.records.len() as u64;
-    summary.records += n;
     let mut attempt = 0;
     loop {
+        summary.records += n;
         summary.invocations += 1;
-        match handle(event, endpoint).await {
-            Ok(report) => {
-                summary.scored += report.outcome.scored.len() as u64;
-                summary.anomalies += report.outcome.anomalies().count() as u64;
-                summary.item_failures += report.outcome.failed.len() as u64;
-                on_event(TriggerEvent::Handled {
-                    shard,
-                    report: &report,
-                });
-                if !report.outcome.failed.is_empty() {
-                    on_event(TriggerEvent::Discarded {
-                        shard,
-                        sequence_numbers: report
-                            .outcome
-                            .failed
-                            .iter()
-                            .map(|f| f.id.clone())
-                            .collect(),
-                        reason: "reported in batchItemFailures".into(),
-                    });
-                }
-                return;
-            }
-            Err(e) if attempt < config.max_retries => {
-                summary.failed_invocations += 1;
-                attempt += 1;
-                tracing::warn!(shard, attempt, error = %e, "invocation failed, retrying");
-                tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await;
-            }
-            Err(e) => {
-                summary.failed_invocations += 1;
-                summary.discarded += n;
-                tracing::error!(shard, error = %e, records = n, "giving up on the batch");
-                on_event(TriggerEvent::Discarded {
-                    shard,
-                    sequence_numbers: event
-                        .records
-                        .iter()
-                        .map(|r| r.kinesis.sequence_number.clone())
-                        .collect(),
-                    reason: e.to_string(),
-                });
-                return;
-            }
+        let report = handle(event, shared.consumer).await;
+        summary.scored += report.scored.len() as u64;
+        summary.anomalies += report.anomalies().count() as u64;
+        summary.warming_up += report.warming_up() as u64;
+        summary.failed_records += report.failed.len() as u64;
+        summary.redelivered += report.redelivered as u64;
+        // what was saved is emitted, even when the invocation then fails
+        (shared.on_event)(TriggerEvent::Handled {
+            shard,
+            report: &report,
+        });
+        let Some(e) = report.error else {
+            return Ok(());
+        };
+        summary.failed_invocations += 1;
+        if attempt < config.max_retries {
+            attempt += 1;
+            tracing::warn!(shard, attempt, error = %e, "invocation failed, retrying");
+            tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
+            continue;
         }
+        // Lambda gives up on the batch: its records go to the on-failure destination, except
+        // those a retry applied already (the store would skip them anyway)
+        let applied: Vec<&str> = report.scored.iter().map(|r| r.id.as_str()).collect();
+        let discarded: Vec<FailedRecord> = event
+            .records
+            .iter()
+            .filter(|r| !applied.contains(&r.kinesis.sequence_number.as_str()))
+            .map(|r| FailedRecord {
+                id: r.kinesis.sequence_number.clone(),
+                series: None,
+                reason: format!("the invocation failed {} times: {e}", attempt + 1),
+                data_base64: base64_of(&r.kinesis.data.0),
+            })
+            .collect();
+        tracing::error!(shard, error = %e, records = discarded.len(), "giving up on the batch");
+        shared
+            .on_failure
+            .send(&discarded)
+            .await
+            .map_err(TriggerError::FailureDestination)?;
+        summary.discarded += discarded.len() as u64;
+        (shared.on_event)(TriggerEvent::Discarded {
+            shard,
+            sequence_numbers: discarded.into_iter().map(|f| f.id).collect(),
+            reason: e.to_string(),
+        });
+        return Ok(());
     }
+}
+
+fn base64_of(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// The event Lambda would build from a `GetRecords` page.

@@ -1,7 +1,9 @@
 //! The local cloud end to end: `deploy/local/run.sh` starts a real Kinesis-compatible server and
 //! the model server on loopback, the stream writer puts the whole 10,000-row test set, the local
 //! trigger hands every batch to the Lambda handler, and the handler's predictions land in a sink
-//! this test reads. Also: the tutorial's own client (boto3 `put_records`) feeding the trigger.
+//! this test reads. `deploy/local/scale.sh` does it at scale with faults. Also: the tutorial's
+//! own client (boto3 `put_records`) feeding the trigger, the DynamoDB state store on dynalite and
+//! the SQS failure destination on moto's server.
 
 mod common;
 
@@ -13,9 +15,15 @@ use std::time::Duration;
 
 use anomaly_kit::frame::{CsvOptions, read_table};
 use anomaly_kit::model::ModelArtefact;
+use anomaly_kit::stream::{
+    Consumer, FailedRecord, FailureSink, InMemoryFailures, InMemoryStore, SeriesState, StateStore,
+    StoreError,
+};
+use anomaly_kit_lambda::failures::SqsFailures;
+use anomaly_kit_lambda::state::DynamoStore;
 use anomaly_kit_lambda::trigger::{self, TriggerConfig};
 use anomaly_kit_stream_writer::ensure_stream;
-use anomaly_kit_stream_writer::local::LocalKinesis;
+use anomaly_kit_stream_writer::local;
 use common::{local_config, model, sagemaker_at, start_server};
 use serde_json::Value;
 
@@ -112,7 +120,7 @@ fn boto3_python() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_put_records_are_scored_by_the_trigger() {
     let python = tokio::task::spawn_blocking(boto3_python).await.unwrap();
-    let kinesis = LocalKinesis::start().unwrap();
+    let kinesis = local::kinesis().unwrap();
     let config = local_config(&kinesis.endpoint).await;
     let client = aws_sdk_kinesis::Client::new(&config);
     ensure_stream(&client, "boto3", 1, Duration::from_secs(10))
@@ -169,25 +177,32 @@ async fn boto3_put_records_are_scored_by_the_trigger() {
         idle_exit: Some(Duration::from_secs(20)),
         ..TriggerConfig::new("boto3")
     };
-    let mut streamed = Vec::new();
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    let consumer = Consumer::new(&endpoint, &store, &failures);
+    let streamed = std::sync::Mutex::new(Vec::new());
     let summary = trigger::run(
         &client,
-        &endpoint,
+        &consumer,
+        &failures,
         &trigger_config,
         &AtomicBool::new(false),
-        |e| {
+        &|e| {
             if let trigger::TriggerEvent::Handled { report, .. } = e {
-                streamed.extend(report.outcome.scored.iter().map(|r| (r.row, r.prediction)));
+                streamed
+                    .lock()
+                    .unwrap()
+                    .extend(report.scored.iter().map(|r| (r.row, r.prediction)));
             }
         },
     )
     .await
     .unwrap();
     assert_eq!(
-        (summary.records, summary.scored, summary.item_failures),
+        (summary.records, summary.scored, summary.failed_records),
         (200, 200, 0)
     );
     assert_eq!(summary.invocations, 4, "batches of at most 64");
+    let streamed = streamed.into_inner().unwrap();
     let rows: Vec<Option<u64>> = streamed.iter().map(|(r, _)| *r).collect();
     assert_eq!(rows, (0..200).map(Some).collect::<Vec<_>>());
     let predictions: Vec<i32> = streamed.iter().map(|(_, p)| *p).collect();
@@ -196,7 +211,7 @@ async fn boto3_put_records_are_scored_by_the_trigger() {
 
 #[test]
 fn the_walkthrough_streams_through_kinesis_on_request() {
-    let kinesis = LocalKinesis::start().unwrap();
+    let kinesis = local::kinesis().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin_dir().join("anomaly-kit"))
         .args([
@@ -229,7 +244,7 @@ fn the_walkthrough_streams_through_kinesis_on_request() {
 async fn a_poison_record_on_the_stream_is_reported_and_the_rest_scored() {
     use aws_sdk_kinesis::primitives::Blob;
     use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-    let kinesis = LocalKinesis::start().unwrap();
+    let kinesis = local::kinesis().unwrap();
     let config = local_config(&kinesis.endpoint).await;
     let client = aws_sdk_kinesis::Client::new(&config);
     ensure_stream(&client, "poison", 1, Duration::from_secs(10))
@@ -257,39 +272,297 @@ async fn a_poison_record_on_the_stream_is_reported_and_the_rest_scored() {
         .unwrap();
     assert_eq!(put.failed_record_count(), Some(0));
 
-    let (addr, _stop) = start_server(model(false)).await;
+    let (addr, _stop) = start_server(model(true)).await;
     let endpoint = sagemaker_at(addr).await;
-    let mut discarded = Vec::new();
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    let consumer = Consumer::new(&endpoint, &store, &failures);
     let summary = trigger::run(
         &client,
-        &endpoint,
+        &consumer,
+        &failures,
         &TriggerConfig {
             expect: Some(31),
             idle_exit: Some(Duration::from_secs(20)),
             ..TriggerConfig::new("poison")
         },
         &AtomicBool::new(false),
-        |e| {
-            if let trigger::TriggerEvent::Discarded {
-                sequence_numbers, ..
-            } = e
-            {
-                discarded.extend(sequence_numbers);
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.records, summary.scored), (31, 30));
+    assert_eq!((summary.failed_records, summary.discarded), (1, 0));
+    assert_eq!(summary.failed_invocations, 0);
+    let failed = failures.take();
+    assert_eq!(
+        failed.len(),
+        1,
+        "the poison record went to the failure destination"
+    );
+    assert_eq!(
+        put.records()[12].sequence_number(),
+        Some(failed[0].id.as_str())
+    );
+    assert!(failed[0].data().starts_with(b"timestamp,feature_1"));
+}
+
+/// The shards of a stream are consumed at once, each in order: with four shards and 8 series,
+/// every series' predictions equal its offline ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_consumed_concurrently_each_in_order() {
+    use anomaly_kit_stream_writer::{Interleaved, Order, RetryPolicy, RowSource, put_with_retries};
+    let kinesis = local::kinesis().unwrap();
+    let config = local_config(&kinesis.endpoint).await;
+    let client = aws_sdk_kinesis::Client::new(&config);
+    ensure_stream(&client, "shards", 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let model = model(true);
+    let names: Vec<String> = (0..8).map(|i| format!("pump-{i}")).collect();
+    let tables: Vec<anomaly_kit::frame::Table> = (0..8)
+        .map(|i| {
+            let d = anomaly_kit::synth::SynthParams::tutorial()
+                .rows(120)
+                .anomalies(3)
+                .seed(500 + i)
+                .generate()
+                .unwrap();
+            anomaly_kit::frame::Table {
+                feature_names: d.feature_names.clone(),
+                values: d.values.clone(),
+                labels: None,
+                index: None,
+            }
+        })
+        .collect();
+    let offline: Vec<Vec<i32>> = tables
+        .iter()
+        .map(|t| model.detector.predict(t.values.view()).unwrap())
+        .collect();
+    let mut source = Interleaved::new(
+        tables
+            .into_iter()
+            .zip(&names)
+            .map(|(t, n)| RowSource::from_table(t, n))
+            .collect(),
+    );
+    loop {
+        let batch = source.next_batch(500).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        put_with_retries(
+            &client,
+            "shards",
+            batch,
+            &RetryPolicy::default(),
+            Order::PerSeries,
+        )
+        .await
+        .unwrap();
+    }
+    let (addr, _stop) = start_server(model).await;
+    let endpoint = sagemaker_at(addr).await;
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    let consumer = Consumer::new(&endpoint, &store, &failures);
+    let streamed = std::sync::Mutex::new(BTreeMap::<String, Vec<(u64, i32)>>::new());
+    let summary = trigger::run(
+        &client,
+        &consumer,
+        &failures,
+        &TriggerConfig {
+            batch_size: 50,
+            expect: Some(960),
+            idle_exit: Some(Duration::from_secs(20)),
+            ..TriggerConfig::new("shards")
+        },
+        &AtomicBool::new(false),
+        &|e| {
+            if let trigger::TriggerEvent::Handled { report, .. } = e {
+                let mut s = streamed.lock().unwrap();
+                for r in &report.scored {
+                    s.entry(r.series.clone().unwrap())
+                        .or_default()
+                        .push((r.row.unwrap(), r.prediction));
+                }
             }
         },
     )
     .await
     .unwrap();
-    assert_eq!((summary.records, summary.scored), (31, 30));
-    assert_eq!((summary.item_failures, summary.discarded), (1, 0));
-    assert_eq!(summary.failed_invocations, 0);
-    assert_eq!(
-        discarded.len(),
-        1,
-        "the poison record went to the failure sink"
+    assert_eq!((summary.shards, summary.scored), (4, 960));
+    let streamed = streamed.into_inner().unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let rows: Vec<u64> = streamed[name].iter().map(|r| r.0).collect();
+        assert_eq!(rows, (0..120).collect::<Vec<_>>(), "{name} in order");
+        let predictions: Vec<i32> = streamed[name].iter().map(|r| r.1).collect();
+        assert_eq!(predictions, offline[i], "{name}");
+    }
+}
+
+/// The state store on a real DynamoDB-compatible server: what is saved loads back, and a save
+/// from a stale read is refused and changes nothing.
+#[tokio::test]
+async fn dynamodb_saves_are_conditional_on_the_position_read() {
+    let dynamo = local::dynamodb().unwrap();
+    let config = local_config(&dynamo.endpoint).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "states");
+    store.ensure_table().await.unwrap();
+    assert_eq!(store.load("pump-1").await.unwrap(), None);
+    let first = SeriesState {
+        position: "49590338271490256608559692538361571095921575989136588898".into(),
+        applied: 3,
+        context: vec![serde_json::json!({"feature_1": 1.5, "series": "pump-1"})],
+    };
+    store.save("pump-1", None, &first).await.unwrap();
+    assert_eq!(store.load("pump-1").await.unwrap().as_ref(), Some(&first));
+    // a second "new series" save, or one from a stale position, loses
+    for stale in [None, Some("1")] {
+        let err = store
+            .save("pump-1", stale, &SeriesState::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    }
+    let next = SeriesState {
+        position: "49590338271490256608559692538361571095921575989136588899".into(),
+        applied: 4,
+        context: vec![],
+    };
+    store
+        .save("pump-1", Some(&first.position), &next)
+        .await
+        .unwrap();
+    assert_eq!(store.load("pump-1").await.unwrap(), Some(next));
+}
+
+/// The failure destination on a real SQS-compatible server (moto's, on loopback): one message
+/// per record, with its content and reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_records_reach_the_sqs_queue_with_content_and_reason() {
+    let python = tokio::task::spawn_blocking(boto3_python).await.unwrap();
+    let moto = MotoServer::start(&python);
+    let config = local_config(&moto.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue = sqs.create_queue().queue_name("dlq").send().await.unwrap();
+    let url = queue.queue_url().unwrap().to_string();
+    let sink = SqsFailures::new(sqs.clone(), &url);
+    let failed: Vec<FailedRecord> = (0..12)
+        .map(|i| FailedRecord {
+            id: format!("{:056}", i),
+            series: Some("pump-1".into()),
+            reason: format!("reason {i}"),
+            data_base64: "aGVsbG8=".into(),
+        })
+        .collect();
+    sink.send(&failed).await.unwrap();
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        bodies.extend(got.messages().iter().map(|m| m.body().unwrap().to_string()));
+        if bodies.len() >= 12 {
+            break;
+        }
+    }
+    let mut messages: Vec<Value> = bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    messages.sort_by_key(|m| m["sequence_number"].as_str().unwrap().to_string());
+    assert_eq!(messages.len(), 12, "12 messages in two batches");
+    assert_eq!(messages[11]["reason"], "reason 11");
+    assert_eq!(messages[0]["data_base64"], "aGVsbG8=");
+    assert_eq!(messages[0]["series"], "pump-1");
+    // a queue that does not exist is an error the batch reports, not a silent loss
+    let missing = SqsFailures::new(sqs, format!("{}-missing", url));
+    assert!(missing.send(&failed[..1]).await.is_err());
+}
+
+/// moto's server on a free loopback port, from the client venv.
+struct MotoServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl MotoServer {
+    fn start(python: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // owned by the guard from here on, so it is killed and reaped on every path
+        let server = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("moto's server did not listen on {} within 15 s", server.endpoint);
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `deploy/local/scale.sh`: 16 series on 4 shards through 3 server instances, with a killed
+/// instance, a crashed consumer, injected throttling and poison — every good row once, with its
+/// offline prediction; every poison record, and only those, in the failure destination.
+#[test]
+fn the_scale_and_fault_run_keeps_every_row_exact() {
+    let dir = bin_dir();
+    assert!(
+        dir.join("local-sagemaker").exists(),
+        "local-sagemaker is missing from {}",
+        dir.display()
     );
-    assert_eq!(
-        put.records()[12].sequence_number(),
-        Some(discarded[0].as_str())
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(repo().join("deploy/local/scale.sh"))
+        .env("BIN_DIR", &dir)
+        .env("DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scale.sh failed\n{stdout}\n{stderr}");
+    let tally: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(tally["good_rows"], 32_000, "{tally}");
+    assert_eq!(tally["scored_once"], 32_000, "{tally}");
+    for zero in ["duplicates", "lost", "mismatches", "other_in_failures"] {
+        assert_eq!(tally[zero], 0, "{zero}: {tally}");
+    }
+    assert_eq!(tally["poison_reported"], tally["poison_sent"], "{tally}");
+    assert!(
+        stderr.contains("consumer crashes: 1, instance restarts: 1"),
+        "{stderr}"
     );
+    assert!(stderr.contains("\"throttled\":"), "{stderr}");
 }

@@ -9,12 +9,21 @@
 //! gives up on an entry only after [`RetryPolicy::max_attempts`] tries; whatever it gives up on is
 //! counted and returned, never dropped silently.
 //!
+//! **Order.** A windowed detector needs each series in order, and Kinesis keeps the order of a
+//! partition key's records only as they are accepted: if an entry is refused while a later entry
+//! of its series in the same call is accepted, a re-send lands after it. So by default
+//! ([`Order::PerSeries`]) a call carries at most one entry per series — the next one of each — and
+//! a refused entry is re-sent before any later entry of its series is sent at all. Many series
+//! still fill a call; one series sends one record a call. [`Order::Batched`] packs whole batches
+//! (fast, for stateless models whose answers do not depend on order).
+//!
 //! The module has no opinion on where the client points: the binary builds it from the default
 //! AWS configuration chain, with `--endpoint-url` for a local Kinesis-compatible server.
 
 pub mod local;
 pub mod records;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
@@ -22,7 +31,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamStatus};
 use rand::RngExt;
 
-pub use records::{Entry, RowSource};
+pub use records::{Entry, Interleaved, RowSource};
 
 /// Kinesis accepts at most this many entries in one `PutRecords` call.
 pub const MAX_BATCH: usize = 500;
@@ -65,9 +74,20 @@ impl RetryPolicy {
     }
 }
 
+/// How entries are packed into `PutRecords` calls (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// At most one entry per series per call: each series stays in order through refusals.
+    #[default]
+    PerSeries,
+    /// Whole batches per call; a refused entry is re-sent after later entries of its series.
+    Batched,
+}
+
 /// An entry given up on after every try.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FailedEntry {
+    pub series: String,
     pub row: u64,
     pub error_code: String,
     pub message: String,
@@ -112,20 +132,50 @@ pub enum WriterError {
 }
 
 /// Puts `entries` on `stream`, re-sending exactly the entries a response refuses until each is
-/// accepted or has had `policy.max_attempts` tries.
+/// accepted or has had `policy.max_attempts` tries; `order` says how calls are packed.
 pub async fn put_with_retries(
     client: &Client,
     stream: &str,
     entries: Vec<Entry>,
     policy: &RetryPolicy,
+    order: Order,
 ) -> Result<PutSummary, WriterError> {
+    // each queue is sent head first; a call takes the heads of up to MAX_BATCH queues
+    let mut queues: Vec<VecDeque<(Entry, u32)>> = match order {
+        Order::Batched => vec![entries.into_iter().map(|e| (e, 0)).collect()],
+        Order::PerSeries => {
+            let mut queues: Vec<VecDeque<(Entry, u32)>> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
+            for e in entries {
+                let at = *index.entry(e.partition_key.clone()).or_insert_with(|| {
+                    queues.push(VecDeque::new());
+                    queues.len() - 1
+                });
+                queues[at].push_back((e, 0));
+            }
+            queues
+        }
+    };
+    let per_queue = match order {
+        Order::Batched => MAX_BATCH,
+        Order::PerSeries => 1,
+    };
     let mut summary = PutSummary::default();
-    let mut pending = entries;
-    let mut attempt = 1;
-    while !pending.is_empty() {
-        let request: Vec<PutRecordsRequestEntry> = pending
+    loop {
+        // which entries go in this call: (queue, position in queue)
+        let picked: Vec<(usize, usize)> = queues
             .iter()
-            .map(|e| {
+            .enumerate()
+            .flat_map(|(q, queue)| (0..queue.len().min(per_queue)).map(move |i| (q, i)))
+            .take(MAX_BATCH)
+            .collect();
+        if picked.is_empty() {
+            break;
+        }
+        let request: Vec<PutRecordsRequestEntry> = picked
+            .iter()
+            .map(|&(q, i)| {
+                let e = &queues[q][i].0;
                 PutRecordsRequestEntry::builder()
                     .data(Blob::new(e.data.clone()))
                     .partition_key(&e.partition_key)
@@ -145,36 +195,55 @@ pub async fn put_with_retries(
             })?;
         summary.calls += 1;
         let results = response.records();
-        if results.len() != pending.len() {
+        if results.len() != picked.len() {
             return Err(WriterError::ShortAnswer {
-                sent: pending.len(),
+                sent: picked.len(),
                 got: results.len(),
             });
         }
-        let mut refused = Vec::new();
-        for (entry, result) in pending.into_iter().zip(results) {
+        // settle every picked entry: accepted, refused for good, or refused to retry
+        let mut done: Vec<Vec<bool>> = queues
+            .iter()
+            .map(|q| vec![false; q.len().min(per_queue)])
+            .collect();
+        let mut retry_round = 0;
+        for (&(q, i), result) in picked.iter().zip(results) {
+            let (entry, tries) = &mut queues[q][i];
+            *tries += 1;
             match result.error_code() {
-                None => summary.sent += 1,
-                Some(code) if attempt >= policy.max_attempts => {
+                None => {
+                    summary.sent += 1;
+                    done[q][i] = true;
+                }
+                Some(code) if *tries >= policy.max_attempts => {
                     summary.failed += 1;
                     summary.failures.push(FailedEntry {
+                        series: entry.partition_key.clone(),
                         row: entry.row,
                         error_code: code.to_string(),
                         message: result.error_message().unwrap_or_default().to_string(),
                     });
+                    done[q][i] = true;
                 }
                 Some(code) => {
-                    tracing::debug!(row = entry.row, code, attempt, "entry refused, will retry");
-                    refused.push(entry);
+                    tracing::debug!(row = entry.row, code, tries, "entry refused, will retry");
+                    summary.retried += 1;
+                    retry_round = retry_round.max(*tries);
                 }
             }
         }
-        if !refused.is_empty() {
-            summary.retried += refused.len() as u64;
-            tokio::time::sleep(policy.backoff(attempt - 1)).await;
+        for (queue, done) in queues.iter_mut().zip(&done) {
+            let mut i = 0;
+            queue.retain(|_| {
+                let keep = !done.get(i).copied().unwrap_or(false);
+                i += 1;
+                keep
+            });
         }
-        pending = refused;
-        attempt += 1;
+        queues.retain(|q| !q.is_empty());
+        if retry_round > 0 {
+            tokio::time::sleep(policy.backoff(retry_round - 1)).await;
+        }
     }
     Ok(summary)
 }

@@ -1,8 +1,9 @@
-//! A real Kinesis-compatible server on loopback, for the local cloud and the tests: kinesalite,
-//! in memory, started through `deploy/local/kinesis-server.js` so it binds 127.0.0.1 only.
+//! Real AWS-compatible servers on loopback, for the local cloud and the tests: kinesalite
+//! (Kinesis) and dynalite (DynamoDB), in memory, started through `deploy/local/*-server.js` so
+//! they bind 127.0.0.1 only.
 //!
-//! The server is installed on first use (`npm ci` in `deploy/local/`, pinned by its lock file)
-//! and stopped when the handle drops — and, because its stdin is a pipe from this process, also
+//! The servers are installed on first use (`npm ci` in `deploy/local/`, pinned by its lock file)
+//! and stopped when the handle drops — and, because their stdin is a pipe from this process, also
 //! when this process dies without running destructors.
 
 use std::io::{BufRead, BufReader};
@@ -24,13 +25,17 @@ pub enum LocalError {
     },
     #[error("`npm ci` in {dir} failed: {stderr}")]
     Install { dir: String, stderr: String },
-    #[error("the Kinesis server did not report its port: {0}")]
-    NoPort(String),
+    #[error("the {server} server did not report its port: {line}")]
+    NoPort { server: &'static str, line: String },
 }
 
-/// Installs the server's npm package if it is missing; a no-op afterwards.
+/// The npm packages `deploy/local/package.json` pins.
+const PACKAGES: [&str; 2] = ["kinesalite", "dynalite"];
+
+/// Installs the servers' npm packages if one is missing; a no-op afterwards.
 pub fn install(dir: &Path) -> Result<(), LocalError> {
-    if dir.join("node_modules/kinesalite/package.json").exists() {
+    let installed = |p: &str| dir.join(format!("node_modules/{p}/package.json")).exists();
+    if PACKAGES.iter().all(|p| installed(p)) {
         return Ok(());
     }
     let out = Command::new("npm")
@@ -51,18 +56,18 @@ pub fn install(dir: &Path) -> Result<(), LocalError> {
 }
 
 /// A running server; dropped, it stops.
-pub struct LocalKinesis {
+pub struct LocalServer {
     child: Child,
     pub endpoint: String,
 }
 
-impl LocalKinesis {
-    /// Installs (if needed) and starts the server on a free loopback port.
-    pub fn start() -> Result<Self, LocalError> {
+impl LocalServer {
+    /// Installs (if needed) and starts `deploy/local/{script}` on a free loopback port.
+    fn start(script: &str, server: &'static str) -> Result<Self, LocalError> {
         let dir = local_dir();
         install(&dir)?;
         let mut child = Command::new("node")
-            .arg(dir.join("kinesis-server.js"))
+            .arg(dir.join(script))
             .args(["0", "--stop-on-stdin-close"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -88,15 +93,25 @@ impl LocalKinesis {
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
-                Err(LocalError::NoPort(line))
+                Err(LocalError::NoPort { server, line })
             }
         }
     }
 }
 
-impl Drop for LocalKinesis {
+impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Installs (if needed) and starts Kinesis (kinesalite) on a free loopback port.
+pub fn kinesis() -> Result<LocalServer, LocalError> {
+    LocalServer::start("kinesis-server.js", "Kinesis")
+}
+
+/// Installs (if needed) and starts DynamoDB (dynalite) on a free loopback port.
+pub fn dynamodb() -> Result<LocalServer, LocalError> {
+    LocalServer::start("dynamodb-server.js", "DynamoDB")
 }

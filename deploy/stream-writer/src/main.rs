@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anomaly_kit_stream_writer::{
-    MAX_BATCH, PutSummary, RetryPolicy, RowSource, ensure_stream, put_with_retries,
+    Interleaved, MAX_BATCH, Order, PutSummary, RetryPolicy, RowSource, ensure_stream,
+    put_with_retries,
 };
 use anyhow::{Context, bail};
 use aws_config::{BehaviorVersion, Region};
@@ -18,11 +19,12 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Put the rows of a CSV on an Amazon Kinesis stream as anomaly-kit records (JSON, one per row),
-/// retrying exactly the entries Kinesis refuses.
+/// retrying exactly the entries Kinesis refuses, each series in order.
 ///
 /// Examples:
 ///   stream-writer --stream-name anomaly-kit-rows                      # 10 rows every second, like the tutorial
 ///   stream-writer --stream-name s --endpoint-url http://127.0.0.1:4567 --interval 0 --batch-size 500
+///   stream-writer --stream-name s --csv pump-1.csv --csv pump-2.csv  # two series, side by side
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -30,23 +32,29 @@ struct Args {
     #[arg(long, env = "STREAM_NAME")]
     stream_name: String,
     /// The rows to send: a CSV with a header (a leading timestamp column is kept as the record's
-    /// timestamp) or an .npz written by `anomaly-kit generate --format npz`.
+    /// timestamp) or an .npz written by `anomaly-kit generate --format npz`. Repeat for several
+    /// series, written side by side.
     #[arg(long, default_value = "data/test.csv")]
-    csv: PathBuf,
+    csv: Vec<PathBuf>,
     /// The series the rows belong to; also the partition key, so a series stays in order on one
-    /// shard. Default: the file's stem.
+    /// shard. Default: each file's stem.
     #[arg(long)]
     series: Option<String>,
-    /// Rows per PutRecords call (1..=500).
+    /// Rows read per batch (1..=500); a batch is paced by --interval.
     #[arg(long, default_value_t = 10)]
     batch_size: usize,
+    /// `per-series`: at most one entry of a series per PutRecords call, so a refused entry is
+    /// re-sent before any later entry of its series (what windowed models need); `batched`:
+    /// whole batches per call (faster; order can break on refusals).
+    #[arg(long, value_enum, default_value = "per-series")]
+    order: OrderArg,
     /// Pause between batches, e.g. 1s, 250ms, 0 (as fast as the stream takes them).
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     interval: Duration,
     /// Rows per second; sets the interval to batch-size / rate.
     #[arg(long, conflicts_with = "interval")]
     rate: Option<f64>,
-    /// Stop after this many rows.
+    /// Stop after this many rows (of each file).
     #[arg(long)]
     limit: Option<u64>,
     /// Start over at the end of the file (until --limit or Ctrl-C).
@@ -67,6 +75,21 @@ struct Args {
     /// Print the final summary as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OrderArg {
+    PerSeries,
+    Batched,
+}
+
+impl From<OrderArg> for Order {
+    fn from(o: OrderArg) -> Self {
+        match o {
+            OrderArg::PerSeries => Order::PerSeries,
+            OrderArg::Batched => Order::Batched,
+        }
+    }
 }
 
 #[tokio::main]
@@ -104,18 +127,28 @@ async fn run(args: Args) -> anyhow::Result<PutSummary> {
         Some(rate) => Duration::from_secs_f64(args.batch_size as f64 / rate),
         None => args.interval,
     };
-    let series = match &args.series {
-        Some(s) => s.clone(),
-        None => args
-            .csv
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "series".into()),
-    };
-    let mut source = RowSource::open(&args.csv, &series)
-        .with_context(|| format!("reading {}", args.csv.display()))?
-        .limit(args.limit)
-        .replay(args.replay);
+    if args.series.is_some() && args.csv.len() > 1 {
+        bail!(
+            "--series names the series of one file; with several files each is named by its stem"
+        );
+    }
+    let mut sources = Vec::with_capacity(args.csv.len());
+    for csv in &args.csv {
+        let series = match &args.series {
+            Some(s) => s.clone(),
+            None => csv
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "series".into()),
+        };
+        sources.push(
+            RowSource::open(csv, &series)
+                .with_context(|| format!("reading {}", csv.display()))?
+                .limit(args.limit)
+                .replay(args.replay),
+        );
+    }
+    let mut source = Interleaved::new(sources);
 
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &args.region {
@@ -170,7 +203,15 @@ async fn run(args: Args) -> anyhow::Result<PutSummary> {
             ticker.tick().await;
         }
         let n = batch.len() as u64;
-        match put_with_retries(&client, &args.stream_name, batch, &policy).await {
+        match put_with_retries(
+            &client,
+            &args.stream_name,
+            batch,
+            &policy,
+            args.order.into(),
+        )
+        .await
+        {
             Ok(done) => summary.add(done),
             Err(e) => break Err(e),
         }
@@ -183,7 +224,10 @@ async fn run(args: Args) -> anyhow::Result<PutSummary> {
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     for f in &summary.failures {
-        eprintln!("row {} not written: {} {}", f.row, f.error_code, f.message);
+        eprintln!(
+            "series {} row {} not written: {} {}",
+            f.series, f.row, f.error_code, f.message
+        );
     }
     if args.json {
         let report = serde_json::json!({

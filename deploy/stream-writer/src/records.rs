@@ -123,6 +123,41 @@ impl RowSource {
     }
 }
 
+/// Several series read side by side: each batch takes rows from each source in turn, so series
+/// are written concurrently, each in its own order.
+pub struct Interleaved {
+    sources: Vec<RowSource>,
+}
+
+impl Interleaved {
+    pub fn new(sources: Vec<RowSource>) -> Self {
+        Self { sources }
+    }
+
+    /// Rows all sources will yield, if finite.
+    pub fn total(&self) -> Option<u64> {
+        self.sources.iter().map(RowSource::total).sum()
+    }
+
+    /// The next `n` entries (fewer at the end), one from each source in turn.
+    pub fn next_batch(&mut self, n: usize) -> Result<Vec<Entry>, SourceError> {
+        let mut batch = Vec::with_capacity(n);
+        let mut exhausted = vec![false; self.sources.len()];
+        while batch.len() < n && exhausted.iter().any(|e| !e) {
+            for (source, exhausted) in self.sources.iter_mut().zip(exhausted.iter_mut()) {
+                if batch.len() >= n {
+                    break;
+                }
+                match source.next_batch(1)?.pop() {
+                    Some(e) => batch.push(e),
+                    None => *exhausted = true,
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +185,24 @@ mod tests {
         assert_eq!(batch[1].partition_key, "pump");
         assert_eq!(source.next_batch(2).unwrap().len(), 1);
         assert!(source.next_batch(2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn interleaved_sources_take_turns_and_keep_their_own_rows() {
+        let mut both = Interleaved::new(vec![
+            RowSource::from_table(table(), "a"),
+            RowSource::from_table(table(), "b").limit(Some(1)),
+        ]);
+        assert_eq!(both.total(), Some(4));
+        let keys: Vec<(String, u64)> = both
+            .next_batch(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.partition_key, e.row))
+            .collect();
+        let expected = [("a", 0), ("b", 0), ("a", 1), ("a", 2)];
+        assert_eq!(keys, expected.map(|(s, r)| (s.to_string(), r)));
+        assert!(both.next_batch(10).unwrap().is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use anomaly_kit_stream_writer::local::LocalKinesis;
+use anomaly_kit_stream_writer::local;
 
 fn writer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stream-writer"))
@@ -65,7 +65,7 @@ fn bad_flags_and_files_are_named() {
 
 #[test]
 fn a_run_against_a_local_server_reports_its_summary() {
-    let server = LocalKinesis::start().unwrap();
+    let server = local::kinesis().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from("timestamp,a,b\n");
     for i in 0..25 {
@@ -91,5 +91,30 @@ fn a_run_against_a_local_server_reports_its_summary() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["sent"], 25);
     assert_eq!(summary["failed"], 0);
-    assert_eq!(summary["calls"], 3);
+    assert_eq!(
+        summary["calls"], 25,
+        "one series: one entry per call, in order"
+    );
+    // batched: three calls of at most 10
+    let out = writer(&[
+        "--stream-name",
+        "cli",
+        "--csv",
+        &path,
+        "--endpoint-url",
+        &server.endpoint,
+        "--batch-size",
+        "10",
+        "--interval",
+        "0",
+        "--order",
+        "batched",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["sent"].as_u64(), summary["calls"].as_u64()),
+        (Some(25), Some(3))
+    );
 }

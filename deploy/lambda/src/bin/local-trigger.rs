@@ -1,15 +1,23 @@
 //! `local-trigger`: what Lambda's event-source mapping does, on a local Kinesis-compatible
-//! server — read the stream's shards, call the Lambda handler in-process for each batch — with
-//! the handler's endpoint pointed at a local `anomaly-kit serve`.
+//! server — read the stream's shards, one in-order consumer per shard, and call the Lambda
+//! handler in-process for each batch — with the handler's endpoint pointed at a local
+//! `anomaly-kit serve` (or a SageMaker-runtime stand-in), each series' state in DynamoDB (a
+//! local dynalite) or in memory, and failed records written to a local failure file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use anomaly_kit::stream::{
+    BoxFuture, Consumer, InMemoryStore, SeriesState, StateStore, StoreError,
+};
 use anomaly_kit_lambda::SageMakerEndpoint;
+use anomaly_kit_lambda::failures::JsonLinesFailures;
+use anomaly_kit_lambda::outputs::JsonLinesOutputs;
+use anomaly_kit_lambda::state::DynamoStore;
 use anomaly_kit_lambda::trigger::{self, StartingPosition, TriggerConfig, TriggerEvent};
 use anyhow::Context;
 use aws_config::{BehaviorVersion, Region};
@@ -34,8 +42,18 @@ struct Args {
     /// The SageMaker endpoint's name.
     #[arg(long, env = "ENDPOINT_NAME", default_value = "anomaly-kit")]
     endpoint_name: String,
+    /// The DynamoDB table of series states (created if missing); without it, state is kept in
+    /// this process's memory, which is right only for one trigger process.
+    #[arg(long, env = "STATE_TABLE")]
+    state_table: Option<String>,
+    /// The DynamoDB-compatible endpoint, e.g. a local dynalite (default: AWS).
+    #[arg(long)]
+    dynamodb_endpoint_url: Option<String>,
     #[arg(long)]
     region: Option<String>,
+    /// Read only this shard (repeat for several; default: every shard, concurrently).
+    #[arg(long = "shard")]
+    shards: Vec<String>,
     /// Most records per invocation.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=10000))]
     batch_size: i32,
@@ -43,8 +61,8 @@ struct Args {
     starting_position: StartingPosition,
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     poll_interval: Duration,
-    /// Retries of a failed invocation before its batch goes to the failure sink.
-    #[arg(long, default_value_t = 3)]
+    /// Retries of a failed invocation before its batch goes to the failure file.
+    #[arg(long, default_value_t = 10)]
     max_retries: u32,
     /// Stop after this many records have a known fate.
     #[arg(long)]
@@ -52,15 +70,56 @@ struct Args {
     /// Stop after this long without new records.
     #[arg(long, value_parser = humantime::parse_duration)]
     idle_exit: Option<Duration>,
-    /// Write every scored record, reported failure and discarded batch here, one JSON per line.
+    /// Append every scored record here, one JSON per line, right after its series' state is
+    /// saved (a restarted trigger appends to what the last one wrote).
     #[arg(long)]
     sink: Option<PathBuf>,
+    /// The failure destination: records that can never be scored, and batches given up on, one
+    /// JSON per line, appended (default: standard error).
+    #[arg(long)]
+    failures: Option<PathBuf>,
     /// Print each anomaly as it is found.
     #[arg(long)]
     show_anomalies: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Fault injection for the scale test: exit abruptly, as a crash would, right before the
+    /// N-th state save (after its batch was scored, before its position is recorded).
+    #[arg(long, hide = true)]
+    crash_before_save: Option<u64>,
+}
+
+/// A store that "crashes" the process before its N-th save.
+struct CrashBeforeSave<'a> {
+    inner: &'a dyn StateStore,
+    at: u64,
+    saves: AtomicU64,
+}
+
+impl StateStore for CrashBeforeSave<'_> {
+    fn load<'a>(
+        &'a self,
+        series: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SeriesState>, StoreError>> {
+        self.inner.load(series)
+    }
+
+    fn save<'a>(
+        &'a self,
+        series: &'a str,
+        expected: Option<&'a str>,
+        state: &'a SeriesState,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        if self.saves.fetch_add(1, Ordering::SeqCst) + 1 == self.at {
+            eprintln!(
+                "local-trigger: simulated crash before saving series '{series}' at {}",
+                state.position
+            );
+            std::process::exit(86);
+        }
+        self.inner.save(series, expected, state)
+    }
 }
 
 #[tokio::main]
@@ -92,6 +151,48 @@ async fn main() -> anyhow::Result<()> {
         &args.endpoint_name,
     );
 
+    let dynamo_store;
+    let memory_store = InMemoryStore::default();
+    let store: &dyn StateStore = match &args.state_table {
+        Some(table) => {
+            let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&shared);
+            if let Some(url) = &args.dynamodb_endpoint_url {
+                dynamodb = dynamodb.endpoint_url(url);
+            }
+            dynamo_store =
+                DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb.build()), table);
+            dynamo_store
+                .ensure_table()
+                .await
+                .with_context(|| format!("preparing state table '{table}'"))?;
+            &dynamo_store
+        }
+        None => &memory_store,
+    };
+    let crashing;
+    let store: &dyn StateStore = match args.crash_before_save {
+        Some(at) => {
+            crashing = CrashBeforeSave {
+                inner: store,
+                at,
+                saves: AtomicU64::new(0),
+            };
+            &crashing
+        }
+        None => store,
+    };
+    let failure_out: Box<dyn Write + Send> = match &args.failures {
+        Some(path) => Box::new(BufWriter::new(append(path)?)),
+        None => Box::new(std::io::stderr()),
+    };
+    let failures = JsonLinesFailures::new(failure_out);
+    let sink_out: Box<dyn Write + Send> = match &args.sink {
+        Some(path) => Box::new(BufWriter::new(append(path)?)),
+        None => Box::new(std::io::sink()),
+    };
+    let outputs = JsonLinesOutputs::new(sink_out);
+    let consumer = Consumer::new(&endpoint, store, &failures).with_outputs(&outputs);
+
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -101,13 +202,6 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
-    let mut sink = match &args.sink {
-        Some(path) => Some(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        )),
-        None => None,
-    };
-    let mut sink_error = None;
     let config = TriggerConfig {
         batch_size: args.batch_size,
         starting_position: args.starting_position,
@@ -115,14 +209,14 @@ async fn main() -> anyhow::Result<()> {
         max_retries: args.max_retries,
         expect: args.expect,
         idle_exit: args.idle_exit,
+        shards: args.shards.clone(),
         ..TriggerConfig::new(&args.stream_name)
     };
-    let summary = trigger::run(&kinesis, &endpoint, &config, &stop, |event| {
-        let lines = sink_lines(&event);
-        if args.show_anomalies
-            && let TriggerEvent::Handled { report, .. } = &event
+    let on_event = |event: TriggerEvent<'_>| {
+        if let TriggerEvent::Handled { report, .. } = &event
+            && args.show_anomalies
         {
-            for r in report.outcome.anomalies() {
+            for r in report.anomalies() {
                 println!(
                     "anomaly: series {} row {} score {}",
                     r.series.as_deref().unwrap_or("-"),
@@ -131,31 +225,25 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
         }
-        if let Some(out) = sink.as_mut() {
-            for line in lines {
-                if let Err(e) = writeln!(out, "{line}") {
-                    sink_error.get_or_insert(e);
-                }
-            }
-        }
-    })
-    .await?;
-    if let Some(mut out) = sink {
-        out.flush().context("writing the sink")?;
-    }
-    if let Some(e) = sink_error {
-        return Err(e).context("writing the sink");
-    }
+    };
+    let summary = trigger::run(&kinesis, &consumer, &failures, &config, &stop, &on_event).await?;
+    failures
+        .into_inner()
+        .flush()
+        .context("writing the failure file")?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "{}: {} records, {} scored, {} anomalies, {} reported failures, {} discarded, {} invocations ({} failed), {:.2} s",
+            "{}: {} shards, {} records read, {} scored ({} warming up), {} anomalies, {} failed records, {} re-deliveries skipped, {} discarded, {} invocations ({} failed), {:.2} s",
             args.stream_name,
+            summary.shards,
             summary.records,
             summary.scored,
+            summary.warming_up,
             summary.anomalies,
-            summary.item_failures,
+            summary.failed_records,
+            summary.redelivered,
             summary.discarded,
             summary.invocations,
             summary.failed_invocations,
@@ -165,31 +253,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One JSON line per record fate.
-fn sink_lines(event: &TriggerEvent<'_>) -> Vec<serde_json::Value> {
-    match event {
-        TriggerEvent::Handled { shard, report } => report
-            .outcome
-            .scored
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "shard": shard,
-                    "sequence_number": r.id,
-                    "series": r.series,
-                    "row": r.row,
-                    "prediction": r.prediction,
-                    "score": r.score,
-                })
-            })
-            .collect(),
-        TriggerEvent::Discarded {
-            shard,
-            sequence_numbers,
-            reason,
-        } => sequence_numbers
-            .iter()
-            .map(|s| serde_json::json!({"shard": shard, "sequence_number": s, "failed": reason}))
-            .collect(),
-    }
+/// Opens `path` for appending, creating it if needed.
+fn append(path: &std::path::Path) -> anyhow::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
 }

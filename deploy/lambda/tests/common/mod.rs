@@ -90,6 +90,11 @@ pub fn records(data: &Synthetic) -> Vec<Vec<u8>> {
 
 /// A Kinesis event holding `payloads`, sequence numbers "seq-000", "seq-001", …
 pub fn event(payloads: &[Vec<u8>]) -> KinesisEvent {
+    event_from(payloads, 0)
+}
+
+/// A Kinesis event holding `payloads`, sequence numbers counting from `first`.
+pub fn event_from(payloads: &[Vec<u8>], first: usize) -> KinesisEvent {
     let mut event = KinesisEvent::default();
     event.records = payloads
         .iter()
@@ -97,7 +102,7 @@ pub fn event(payloads: &[Vec<u8>]) -> KinesisEvent {
         .map(|(i, data)| {
             let mut r = KinesisEventRecord::default();
             r.kinesis.data.0 = data.clone();
-            r.kinesis.sequence_number = format!("seq-{i:03}");
+            r.kinesis.sequence_number = format!("seq-{:03}", first + i);
             r.kinesis.partition_key = "test".into();
             r
         })
