@@ -10,25 +10,46 @@ understood, and line numbers point into the file.
 What must hold, and what is printed when it does not (one line per problem, naming the resource,
 the property and the line; exit code 1 if there is any, 2 if a template cannot be read):
 
-IAM, every Allow statement of every policy in the template (inline role policies,
-AWS::IAM::Policy, AWS::IAM::RolePolicy, AWS::IAM::ManagedPolicy):
+IAM, every Allow statement of every policy in the template (inline policies of roles, users and
+groups; AWS::IAM::Policy, AWS::IAM::RolePolicy, AWS::IAM::UserPolicy, AWS::IAM::GroupPolicy,
+AWS::IAM::ManagedPolicy):
   - no "*" or "?" in an Action, and no NotAction or NotResource;
-  - no Resource that is or contains a wildcard, with two documented exceptions:
+  - no Resource that is or contains a wildcard, with three documented exceptions:
       1. ecr:GetAuthorizationToken on "*", in a statement of its own, on a role that SageMaker
          assumes (a SageMaker Model's ExecutionRoleArn) and no Lambda function uses. IAM has no
          resource to scope that action to; the pull itself (ecr:BatchGetImage,
          ecr:GetDownloadUrlForLayer) must still name the repository.
-      2. the log streams of a log group this template creates
+      2. cloudwatch:PutMetricData on "*", under the same rule as 1, and only with a condition
+         StringEquals cloudwatch:namespace naming SageMaker's own namespaces literally
+         (/aws/sagemaker/..., e.g. /aws/sagemaker/Endpoints, where an endpoint's instance metrics
+         go). PutMetricData has no resource either; the condition is what limits it. Without it
+         the role could write into any namespace, other services' and applications' included.
+      3. the log streams of a log group this template creates
          (...:log-group:${SomeLogGroup}:* or ...:log-stream:*): Lambda and SageMaker name their
          streams at run time, and the wildcard cannot leave that one group.
   - a parameter spliced into a Resource (!Ref or ${Param} in !Sub) must be unable to hold a
     wildcard: AllowedValues without one, or an AllowedPattern that rejects "*" and "?";
-  - a role may not carry ManagedPolicyArns from outside the template (AWS managed policies such
-    as AWSLambdaKinesisExecutionRole grant on "*"), and a Lambda function's role must be defined
-    in the template so that the above can be checked.
+  - a role, user or group may not carry ManagedPolicyArns from outside the template (AWS managed
+    policies such as AWSLambdaKinesisExecutionRole grant on "*"), and a Lambda function's role
+    must be defined in the template so that the above can be checked.
+
+DynamoDB (the consumer's state table, AWS::DynamoDB::Table):
+  - every table is encrypted with a KMS key (SSESpecification.SSEEnabled: true; the default, an
+    AWS owned key, leaves no record of its use in the account) and has no ResourcePolicy (which
+    could open it to principals outside this template);
+  - a statement with a dynamodb: action holds only dynamodb: actions, and only the item actions
+    the consumer uses, dynamodb:GetItem and dynamodb:PutItem (no Scan, Query, DeleteItem,
+    UpdateItem, batch or table actions, no wildcard);
+  - its Resource is a table of this template, as !GetAtt <Table>.Arn: not "*", not an index or
+    stream ARN, not another table;
+  - the policy belongs only to roles of Lambda functions whose Environment names that table
+    (!Ref <Table>, as STATE_TABLE does): no other role, user, group or unattached policy may
+    reach the table.
 
 Kinesis event-source mappings (AWS::Lambda::EventSourceMapping):
-  - BisectBatchOnFunctionError: true; FunctionResponseTypes includes ReportBatchItemFailures;
+  - BisectBatchOnFunctionError false or unset: the function sends poison records to the failure
+    destination itself, so a failed invocation is a failed endpoint or AWS call, retried whole;
+  - FunctionResponseTypes includes ReportBatchItemFailures;
   - MaximumRetryAttempts set and bounded (0..10000; Lambda's default, -1, retries until the records
     expire and stalls the shard); through a parameter, its Default, MinValue and MaxValue must keep
     it there;
@@ -49,6 +70,13 @@ import sys
 from cfnlint.decode import decode
 
 ECR_TOKEN = "ecr:GetAuthorizationToken"
+PUT_METRIC_DATA = "cloudwatch:PutMetricData"
+NAMESPACE_KEY = "cloudwatch:namespace"
+SAGEMAKER_NAMESPACES = "/aws/sagemaker/"  # the prefix of every namespace SageMaker publishes to
+TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem")  # what the consumer calls, nothing else
+PRINCIPAL_TYPES = ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group")
+POLICY_TYPES = ("AWS::IAM::Policy", "AWS::IAM::RolePolicy", "AWS::IAM::UserPolicy",
+                "AWS::IAM::GroupPolicy", "AWS::IAM::ManagedPolicy")
 MAX_RETRY_ATTEMPTS = 10000  # the most Lambda accepts
 WILDCARD = re.compile(r"[*?]")
 # probes for an AllowedPattern: if one of them matches, the parameter can hold a wildcard
@@ -82,6 +110,18 @@ def target(value):
     return None, None
 
 
+def shown(value) -> str:
+    """A short rendering of a literal or intrinsic value, for messages."""
+    ref, attr = target(value)
+    if ref is not None:
+        return f"!GetAtt {ref}.{attr}" if attr else f"!Ref {ref}"
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        text = arg if isinstance(arg, str) else arg[0] if isinstance(arg, list) and arg else arg
+        return f"!{fn.removeprefix('Fn::')} {text!r}"
+    return repr(value)
+
+
 class Checker:
     def __init__(self, path: str, template: dict):
         self.path = path
@@ -89,6 +129,10 @@ class Checker:
         self.parameters = template.get("Parameters") or {}
         self.problems: list[str] = []
         self.notes: list[str] = []
+        self.lambda_roles: set[str] = set()
+        self.sagemaker_roles: set[str] = set()
+        # table -> the roles of the Lambda functions whose environment names it
+        self.table_users: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def problem(self, resource: str, prop: str, message: str, node=None):
@@ -118,7 +162,9 @@ class Checker:
     # ------------------------------------------------------------------ IAM
     def check_iam(self):
         roles = {name: props for name, _, props in self.of_type("AWS::IAM::Role")}
-        lambda_roles, sagemaker_roles = set(), set()
+        lambda_roles, sagemaker_roles = self.lambda_roles, self.sagemaker_roles
+        tables = {name for name, _, _ in self.of_type("AWS::DynamoDB::Table")}
+        self.table_users = {name: set() for name in tables}
 
         for name, _, props in self.of_type("AWS::Lambda::Function"):
             role, _ = target(props.get("Role"))
@@ -128,6 +174,12 @@ class Checker:
                 self.problem(name, "Properties.Role",
                              "the function's role is not defined in this template, so its "
                              "permissions cannot be checked", props.get("Role") or props)
+                continue
+            variables = ((props.get("Environment") or {}).get("Variables") or {})
+            for value in (variables.values() if isinstance(variables, dict) else []):
+                ref, attr = target(value)
+                if ref in tables and attr is None:
+                    self.table_users[ref].add(role)
         for name, _, props in self.of_type("AWS::SageMaker::Model"):
             role, _ = target(props.get("ExecutionRoleArn"))
             if role in roles:
@@ -142,22 +194,21 @@ class Checker:
             if "sagemaker.amazonaws.com" in services:
                 sagemaker_roles.add(name)
 
-        def may_fetch_ecr_token(attached_roles):
-            attached_roles = set(attached_roles)
-            return bool(attached_roles) and attached_roles <= sagemaker_roles - lambda_roles
+        def kind(principal, res_type):
+            if res_type != "AWS::IAM::Role":
+                return res_type.rsplit("::", 1)[1].lower()
+            kinds = [k for k, s in (("Lambda", lambda_roles), ("SageMaker", sagemaker_roles))
+                     if principal in s]
+            return "/".join(kinds) + " role" if kinds else "other role"
 
-        def kind(role):
-            kinds = [k for k, s in (("Lambda", lambda_roles), ("SageMaker", sagemaker_roles)) if role in s]
-            return "/".join(kinds) or "other"
-
-        # inline policies and managed policy ARNs of each role
+        # inline policies and managed policy ARNs of each role, user and group
         managed = {name: props for name, _, props in self.of_type("AWS::IAM::ManagedPolicy")}
         attached_to = {name: set() for name in managed}
-        for name, props in roles.items():
+        for name, res, props in self.of_type(*PRINCIPAL_TYPES):
             for i, policy in enumerate(as_list(props.get("Policies"))):
                 if isinstance(policy, dict):
                     self.check_document(name, f"Properties.Policies[{i}].PolicyDocument",
-                                        policy.get("PolicyDocument"), may_fetch_ecr_token([name]))
+                                        policy.get("PolicyDocument"), {name})
             for i, arn in enumerate(as_list(props.get("ManagedPolicyArns"))):
                 ref, _ = target(arn)
                 if ref in managed:
@@ -167,20 +218,26 @@ class Checker:
                                  "a managed policy from outside this template cannot be checked "
                                  "(AWS managed policies grant on \"*\"); write the statements here",
                                  arn)
-            self.notes.append(f"{name} ({kind(name)} role)")
+            self.notes.append(f"{name} ({kind(name, res['Type'])})")
 
-        # stand-alone policies, checked with the rules of the roles they attach to
-        for name, _, props in self.of_type("AWS::IAM::Policy", "AWS::IAM::RolePolicy",
-                                           "AWS::IAM::ManagedPolicy"):
+        # stand-alone policies, checked with the rules of the principals they attach to
+        for name, _, props in self.of_type(*POLICY_TYPES):
             attached = set(attached_to.get(name, set()))
-            for ref in as_list(props.get("Roles")) + as_list(props.get("RoleName")):
-                r, _ = target(ref)
-                attached.add(r if r else str(ref))
+            for key in ("Roles", "Users", "Groups", "RoleName", "UserName", "GroupName"):
+                for ref in as_list(props.get(key)):
+                    r, _ = target(ref)
+                    attached.add(r if r else str(ref))
             self.check_document(name, "Properties.PolicyDocument", props.get("PolicyDocument"),
-                                may_fetch_ecr_token(attached))
+                                attached)
             self.notes.append(f"{name} (policy)")
 
-    def check_document(self, resource, prop, document, ecr_token_allowed):
+    def sagemaker_only(self, attached) -> bool:
+        """Whether a policy belongs only to roles SageMaker assumes and no Lambda function uses."""
+        attached = set(attached)
+        return bool(attached) and attached <= self.sagemaker_roles - self.lambda_roles
+
+    def check_document(self, resource, prop, document, attached):
+        on_sagemaker_role = self.sagemaker_only(attached)
         if not isinstance(document, dict):
             self.problem(resource, prop, "not a literal policy document; cannot be checked", document)
             return
@@ -204,21 +261,100 @@ class Checker:
                                  f"wildcard action '{action}'; name each action", action)
             if "Resource" not in st and "NotResource" not in st:
                 self.problem(resource, f"{where}.Resource", "missing", st)
+            names = [a.lower() for a in actions if isinstance(a, str)]
+            metrics_alone = False
+            if PUT_METRIC_DATA.lower() in names:
+                metrics_alone = len(actions) == 1
+                self.check_metrics_statement(resource, where, st, actions, on_sagemaker_role)
+            if any(a.startswith("dynamodb:") for a in names):
+                self.check_table_statement(resource, where, st, actions, attached)
             for resource_value in as_list(st.get("Resource")):
+                if metrics_alone and resource_value == "*":
+                    continue  # exception 2: judged by check_metrics_statement
                 self.check_resource(resource, f"{where}.Resource", resource_value, actions,
-                                    ecr_token_allowed)
+                                    on_sagemaker_role)
 
-    def check_resource(self, resource, prop, value, actions, ecr_token_allowed):
+    def check_metrics_statement(self, resource, where, st, actions, sagemaker_only):
+        """Exception 2: cloudwatch:PutMetricData, alone, on the SageMaker role, in SageMaker's
+        namespaces only."""
+        if len(actions) != 1:
+            self.problem(resource, f"{where}.Action",
+                         f"{PUT_METRIC_DATA} must be alone in its statement, so that its "
+                         "namespace condition and its '*' resource cover nothing else",
+                         st.get("Action"))
+        if not sagemaker_only:
+            self.problem(resource, f"{where}.Action",
+                         f"{PUT_METRIC_DATA} is allowed only on a role that SageMaker assumes "
+                         "(to publish the endpoint's instance metrics), never on a Lambda "
+                         "function's role or anyone else's", st.get("Action"))
+        condition = st.get("Condition")
+        equals = condition.get("StringEquals") if isinstance(condition, dict) else None
+        values = None
+        if isinstance(equals, dict):
+            for key, value in equals.items():
+                if isinstance(key, str) and key.lower() == NAMESPACE_KEY.lower():
+                    values = as_list(value)
+        if not values:
+            self.problem(resource, f"{where}.Condition",
+                         f"{PUT_METRIC_DATA} without a StringEquals {NAMESPACE_KEY} condition "
+                         "lets the role write metrics into any namespace; limit it to "
+                         "SageMaker's (/aws/sagemaker/Endpoints)", condition or st)
+            return
+        for value in values:
+            if (not isinstance(value, str) or WILDCARD.search(value)
+                    or not value.startswith(SAGEMAKER_NAMESPACES)):
+                self.problem(resource, f"{where}.Condition.StringEquals.{NAMESPACE_KEY}",
+                             f"{value!r} is not one of SageMaker's own namespaces, named "
+                             f"literally ({SAGEMAKER_NAMESPACES}...)", value)
+
+    def check_table_statement(self, resource, where, st, actions, attached):
+        """The state table: only GetItem and PutItem, on the table's own ARN, from the role of a
+        Lambda function that is given the table's name."""
+        allowed = {a.lower(): a for a in TABLE_ACTIONS}
+        others = [a for a in actions if not str(a).lower().startswith("dynamodb:")]
+        if others:
+            self.problem(resource, f"{where}.Action",
+                         "dynamodb actions must be in a statement of their own (here with "
+                         f"{', '.join(map(str, others))}), so that its Resource is the table alone",
+                         st.get("Action"))
+        for action in actions:
+            if str(action).lower().startswith("dynamodb:") and str(action).lower() not in allowed:
+                self.problem(resource, f"{where}.Action",
+                             f"'{action}' is not one of the item actions the consumer uses "
+                             f"({', '.join(TABLE_ACTIONS)}); the state table allows nothing else",
+                             action)
+        tables = []
+        for value in as_list(st.get("Resource")):
+            ref, attr = target(value)
+            if ref is not None and attr == "Arn" and self.type_of(ref) == "AWS::DynamoDB::Table":
+                tables.append(ref)
+            else:
+                self.problem(resource, f"{where}.Resource",
+                             f"dynamodb actions may name only a table of this template, as "
+                             f"!GetAtt <Table>.Arn (not '*', an index or stream ARN, or another "
+                             f"table; this is {shown(value)})", value)
+        for table in tables:
+            users = self.table_users.get(table, set())
+            if not attached or not set(attached) <= users:
+                self.problem(resource, f"{where}.Resource",
+                             f"only the role of a Lambda function given {table}'s name in its "
+                             f"environment (!Ref {table}) may reach {table} "
+                             f"({', '.join(sorted(users)) or 'no such function'}); this policy "
+                             f"belongs to {', '.join(sorted(attached)) or 'no principal of this template'}",
+                             st.get("Resource"))
+
+    def check_resource(self, resource, prop, value, actions, on_sagemaker_role):
         if isinstance(value, str):
             if value == "*" and actions == [ECR_TOKEN]:
-                if not ecr_token_allowed:
+                if not on_sagemaker_role:
                     self.problem(resource, prop,
                                  f"Resource '*' for {ECR_TOKEN} is allowed only on a role that "
                                  "SageMaker assumes (to pull the inference image), never on a "
                                  "Lambda function's role", value)
             elif WILDCARD.search(value):
-                hint = (f" (only {ECR_TOKEN}, alone in its statement, may use '*', and only on "
-                        "the SageMaker role)") if ecr_token_allowed else ""
+                hint = (f" (only {ECR_TOKEN} and, under a SageMaker namespace condition, "
+                        f"{PUT_METRIC_DATA} may use '*', each alone in its statement, and only on "
+                        "the SageMaker role)") if on_sagemaker_role else ""
                 self.problem(resource, prop,
                              f"wildcard resource '{value}' for {', '.join(map(str, actions))}; "
                              f"name this stack's resource{hint}", value)
@@ -261,7 +397,7 @@ class Checker:
         if fn == "Fn::If" and isinstance(arg, list) and len(arg) == 3:
             for branch in arg[1:]:
                 if branch != {"Ref": "AWS::NoValue"}:
-                    self.check_resource(resource, prop, branch, actions, ecr_token_allowed)
+                    self.check_resource(resource, prop, branch, actions, on_sagemaker_role)
             return
         self.problem(resource, prop, f"built with {fn}; write it as !Ref, !GetAtt or !Sub so it can be checked", value)
 
@@ -273,16 +409,19 @@ class Checker:
                 continue  # queues and other sources have other failure settings
             self.notes.append(f"{name} (event-source mapping)")
             bisect = props.get("BisectBatchOnFunctionError")
-            if bisect not in (True, "true", "True"):
+            if bisect in (True, "true", "True"):
                 self.problem(name, "Properties.BisectBatchOnFunctionError",
-                             "must be true, so that a failing batch is split until the bad "
-                             "records are isolated" + ("" if bisect is not None else " (not set)"),
+                             "must be false (or unset): the function sends poison records to the "
+                             "failure destination itself, so a failed invocation is a failed "
+                             "endpoint or AWS call, to be retried whole; splitting it only "
+                             "multiplies the calls to an endpoint that is failing or throttling",
                              props)
             types = as_list(props.get("FunctionResponseTypes"))
             if "ReportBatchItemFailures" not in types:
                 self.problem(name, "Properties.FunctionResponseTypes",
                              "must include ReportBatchItemFailures, so that the function's "
-                             "batchItemFailures are honoured instead of retrying the whole batch",
+                             "batchItemFailures are honoured instead of being ignored (an "
+                             "ignored report counts the whole batch as done)",
                              props.get("FunctionResponseTypes") or props)
             self.check_retries(name, props)
             on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
@@ -335,6 +474,26 @@ class Checker:
     def queue_encrypted(props) -> bool:
         return props.get("SqsManagedSseEnabled") in (True, "true", "True") or bool(props.get("KmsMasterKeyId"))
 
+    def check_tables(self):
+        for name, _, props in self.of_type("AWS::DynamoDB::Table"):
+            self.notes.append(f"{name} (state table)")
+            sse = props.get("SSESpecification")
+            enabled = isinstance(sse, dict) and sse.get("SSEEnabled") in (True, "true", "True")
+            if not enabled:
+                self.problem(name, "Properties.SSESpecification",
+                             "the table must be encrypted with a KMS key (SSESpecification: "
+                             "SSEEnabled: true, with aws/dynamodb or a KMSMasterKeyId); the "
+                             "default AWS owned key leaves no record of its use in this account",
+                             sse if sse is not None else props)
+            elif sse.get("SSEType", "KMS") != "KMS":
+                self.problem(name, "Properties.SSESpecification.SSEType",
+                             f"must be KMS, not {sse.get('SSEType')!r}", sse)
+            if props.get("ResourcePolicy") is not None:
+                self.problem(name, "Properties.ResourcePolicy",
+                             "a resource policy can open the table to principals outside this "
+                             "template; only the consumer's role may reach it, through its own "
+                             "policy", props.get("ResourcePolicy"))
+
     def check_encryption_and_logs(self):
         for name, _, props in self.of_type("AWS::Kinesis::Stream"):
             enc = props.get("StreamEncryption")
@@ -371,6 +530,7 @@ class Checker:
                 self.problem(name, "Type", f"{kind} is not checked (this checker reads plain "
                              "CloudFormation); write it as the resources SAM would generate", res)
         self.check_iam()
+        self.check_tables()
         self.check_mappings()
         self.check_encryption_and_logs()
         return self.problems
