@@ -24,7 +24,7 @@ use anomaly_kit_lambda::state::DynamoStore;
 use anomaly_kit_lambda::trigger::{self, TriggerConfig};
 use anomaly_kit_stream_writer::ensure_stream;
 use anomaly_kit_stream_writer::local;
-use common::{local_config, model, sagemaker_at, start_server};
+use common::{MotoServer, boto3_python, local_config, model, sagemaker_at, start_server};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -101,20 +101,6 @@ fn the_whole_test_set_goes_through_kinesis_and_the_handler_once() {
             "{addr} still accepts connections after run.sh ended"
         );
     }
-}
-
-/// A venv with boto3 under target/, shared with the root crate's client tests.
-fn boto3_python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("tests/clients/boto3-venv.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "cannot make the boto3 venv: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,54 +468,6 @@ async fn failed_records_reach_the_sqs_queue_with_content_and_reason() {
     // a queue that does not exist is an error the batch reports, not a silent loss
     let missing = SqsFailures::new(sqs, format!("{}-missing", url));
     assert!(missing.send(&failed[..1]).await.is_err());
-}
-
-/// moto's server on a free loopback port, from the client venv.
-struct MotoServer {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl MotoServer {
-    fn start(python: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(python)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        // owned by the guard from here on, so it is killed and reaped on every path
-        let server = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("moto's server did not listen on {} within 15 s", server.endpoint);
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `deploy/local/scale.sh`: 16 series on 4 shards through 3 server instances, with a killed
