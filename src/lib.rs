@@ -23,7 +23,7 @@
 //! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
 //! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
 //! | [`contract`] | the `/invocations` request and response, shared by server, stream and Lambda |
-//! | [`stream`] | stream records and a stream consumer's batch logic (the Lambda's job) |
+//! | [`stream`] | stream records, and the stream consumer that keeps each series' state (the Lambda's job) |
 //! | `live` | the walkthrough's embedded stream through the local server (feature `serve`) |
 
 pub mod benchmark;

@@ -1120,9 +1120,10 @@ fn live_stream(
             println!("  ... and {} more", shown - show_max);
         }
         println!(
-            "Live tally: {} records sent, {} scored, {} failed, {} anomalies (offline: {}); streamed predictions {} the offline ones. {:.0} records/s from CSV row to prediction ({:.2} s).",
+            "Live tally: {} records sent, {} scored ({} while the window filled, never flagged), {} failed, {} anomalies (offline: {}); streamed predictions {} the offline ones. {:.0} records/s from CSV row to prediction ({:.2} s).",
             result.records_sent,
             result.records_scored,
+            result.records_warming_up,
             result.records_failed,
             result.anomalies,
             result.offline_anomalies,
