@@ -394,18 +394,7 @@ mod tests {
 
     #[test]
     fn streaming_equals_batch() {
-        let data = SynthParams::tutorial()
-            .rows(600)
-            .anomalies(30)
-            .generate()
-            .unwrap();
-        let detector = DetectorSpec::improved(15, 1)
-            .fit(
-                &data.feature_names,
-                data.values.view(),
-                Some(&data.row_truth()),
-            )
-            .unwrap();
+        let (data, detector) = improved(600);
         let batch = detector.score_series(data.values.view()).unwrap();
         let mut scorer = detector.series_scorer().unwrap();
         for (i, row) in data.values.rows().into_iter().enumerate() {

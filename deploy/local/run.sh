@@ -45,7 +45,7 @@ for bin in anomaly-kit stream-writer local-trigger; do
     [[ -x "$BIN_DIR/$bin" ]] || { echo "error: $BIN_DIR/$bin is missing (cargo build --bins)" >&2; exit 2; }
 done
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "error: the local Kinesis server needs Node.js (18+) and npm" >&2
+    echo "error: the local AWS servers need Node.js (20+) and npm" >&2
     exit 2
 fi
 
@@ -54,37 +54,10 @@ if [[ ! -f "$data_dir/test.csv" || ! -f "$data_dir/model/model.json" ]]; then
     "$BIN_DIR/anomaly-kit" walkthrough --out "$data_dir" --no-live --no-compare --no-plots >/dev/null
 fi
 
-# npm ci only when a server is missing: idempotent, and pinned by package-lock.json
-[[ -f "$here/node_modules/kinesalite/package.json" && -f "$here/node_modules/dynalite/package.json" ]] ||
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+source "$here/common.sh"
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# wait_for FILE PATTERN: the first line of FILE matching PATTERN, within 30 s
-wait_for() {
-    for _ in $(seq 300); do
-        if grep -m1 -o "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "error: timed out waiting for '$2' in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
-
-node "$here/kinesis-server.js" 0 >"$work/kinesis.log" 2>&1 &
-pids+=($!)
-kinesis=$(wait_for "$work/kinesis.log" 'http://127\.0\.0\.1:[0-9]*')
+start_server kinesis
+kinesis=$server_url
 
 "$BIN_DIR/anomaly-kit" --log-format json serve --model "$data_dir/model" --host 127.0.0.1 --port 0 \
     >"$work/serve.log" 2>&1 &

@@ -49,34 +49,9 @@ if [[ ! -f "$data_dir/model/model.json" ]]; then
     echo "no model in $data_dir yet: running the walkthrough's offline part first" >&2
     "$BIN_DIR/anomaly-kit" walkthrough --out "$data_dir" --no-live --no-compare --no-plots >/dev/null
 fi
-[[ -f "$here/node_modules/kinesalite/package.json" && -f "$here/node_modules/dynalite/package.json" ]] ||
-    (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 python=$(bash "$root/tests/clients/boto3-venv.sh")
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    local status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [[ $status -eq 0 || -n "${KEEP_WORK:-}" ]] || echo "scale: work files kept in $work" >&2
-    [[ $status -ne 0 || -n "${KEEP_WORK:-}" ]] || rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# wait_for FILE PATTERN: the first match of PATTERN in FILE, within 30 s
-wait_for() {
-    for _ in $(seq 300); do
-        if grep -m1 -o "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "error: timed out waiting for '$2' in $1:" >&2
-    cat "$1" >&2
-    return 1
-}
+source "$here/common.sh"
 
 # the series, and their offline predictions (each series scored alone, from an empty past)
 mkdir -p "$work/series" "$work/offline"
@@ -88,12 +63,10 @@ for ((i = 0; i < series_n; i++)); do
         --scores-out "$work/offline/$name.csv" >/dev/null
 done
 
-node "$here/kinesis-server.js" 0 >"$work/kinesis.log" 2>&1 &
-pids+=($!)
-node "$here/dynamodb-server.js" 0 >"$work/dynamodb.log" 2>&1 &
-pids+=($!)
-kinesis=$(wait_for "$work/kinesis.log" 'http://127\.0\.0\.1:[0-9]*')
-dynamodb=$(wait_for "$work/dynamodb.log" 'http://127\.0\.0\.1:[0-9]*')
+start_server kinesis
+kinesis=$server_url
+start_server dynamodb
+dynamodb=$server_url
 
 # start_instance K [PORT]: `anomaly-kit serve` instance K, on PORT or a free port
 serve_pid=()

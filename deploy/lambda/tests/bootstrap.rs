@@ -8,7 +8,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +17,8 @@ use anomaly_kit_lambda::state::DynamoStore;
 use anomaly_kit_stream_writer::local;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use common::{
-    MotoServer, boto3_python, event_from, local_config, model, records, start_server, test_data,
+    MotoServer, boto3_python, event_from, installed_by, local_config, model, records, start_server,
+    test_data,
 };
 use serde_json::Value;
 
@@ -90,16 +90,7 @@ fn free_port() -> u16 {
 }
 
 fn cargo_lambda() -> std::path::PathBuf {
-    let out = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cargo-lambda.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "cannot install cargo-lambda: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().into()
+    installed_by("tests/cargo-lambda.sh")
 }
 
 /// Lambda's Invoke API on the emulator: the event in, the function's response out.

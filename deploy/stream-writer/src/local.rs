@@ -1,5 +1,5 @@
 //! Real AWS-compatible servers on loopback, for the local cloud and the tests: kinesalite
-//! (Kinesis) and dynalite (DynamoDB), in memory, started through `deploy/local/*-server.js` so
+//! (Kinesis) and dynalite (DynamoDB), in memory, started through `deploy/local/aws-server.js` so
 //! they bind 127.0.0.1 only.
 //!
 //! The servers are installed on first use (`npm ci` in `deploy/local/`, pinned by its lock file)
@@ -62,13 +62,13 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Installs (if needed) and starts `deploy/local/{script}` on a free loopback port.
-    fn start(script: &str, server: &'static str) -> Result<Self, LocalError> {
+    /// Installs (if needed) and starts `deploy/local/aws-server.js KIND` on a free loopback port.
+    fn start(kind: &str, server: &'static str) -> Result<Self, LocalError> {
         let dir = local_dir();
         install(&dir)?;
         let mut child = Command::new("node")
-            .arg(dir.join(script))
-            .args(["0", "--stop-on-stdin-close"])
+            .arg(dir.join("aws-server.js"))
+            .args([kind, "0", "--stop-on-stdin-close"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -108,10 +108,10 @@ impl Drop for LocalServer {
 
 /// Installs (if needed) and starts Kinesis (kinesalite) on a free loopback port.
 pub fn kinesis() -> Result<LocalServer, LocalError> {
-    LocalServer::start("kinesis-server.js", "Kinesis")
+    LocalServer::start("kinesis", "Kinesis")
 }
 
 /// Installs (if needed) and starts DynamoDB (dynalite) on a free loopback port.
 pub fn dynamodb() -> Result<LocalServer, LocalError> {
-    LocalServer::start("dynamodb-server.js", "DynamoDB")
+    LocalServer::start("dynamodb", "DynamoDB")
 }

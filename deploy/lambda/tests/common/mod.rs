@@ -113,18 +113,23 @@ pub fn event_from(payloads: &[Vec<u8>], first: usize) -> KinesisEvent {
     event
 }
 
-/// A venv with boto3 under target/, shared with the root crate's client tests.
-pub fn boto3_python() -> PathBuf {
+/// Runs an install script that prints the path of what it installed (once; it is idempotent).
+pub fn installed_by(script: &str) -> PathBuf {
     let out = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/boto3-venv.sh"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
         .output()
         .expect("bash runs");
     assert!(
         out.status.success(),
-        "cannot make the boto3 venv: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A venv with boto3 and moto under target/, shared with the root crate's client tests.
+pub fn boto3_python() -> PathBuf {
+    installed_by("../../tests/clients/boto3-venv.sh")
 }
 
 /// moto's server on a free loopback port, from the client venv.
