@@ -20,9 +20,10 @@
 //!    and the reason;
 //! 2. load each series' state; records at or before its position were applied already (a
 //!    re-delivery) and are skipped — counted, never applied twice;
-//! 3. one `/invocations` request carries the new records and each series' context; if the model
-//!    refuses it as bad input, it is split in halves, in order, down to the records the model
-//!    refuses, which go to the failure sink — one poison record cannot block its shard;
+//! 3. one `/invocations` request carries the new records and each series' context (in halves when
+//!    it would exceed [`MAX_REQUEST_BYTES`]); if the model refuses it as bad input, it is split in
+//!    halves, in order, down to the records the model refuses, which go to the failure sink — one
+//!    poison record cannot block its shard;
 //! 4. each series' new state is saved **conditionally on the position it was loaded with**, so a
 //!    second consumer of the same series (a retry racing a stale invocation) can never interleave
 //!    it: one save wins, the other batch fails and is re-delivered, and then skipped;
@@ -464,7 +465,13 @@ pub struct Consumer<'a> {
     store: &'a dyn StateStore,
     failures: &'a dyn FailureSink,
     outputs: Option<&'a dyn OutputSink>,
+    max_request_bytes: usize,
 }
+
+/// The largest request body the consumer sends by default: under SageMaker's 6 MB limit for a
+/// real-time request, with room to spare. A batch whose records and context rows exceed it is
+/// sent in halves.
+pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 
 impl<'a> Consumer<'a> {
     pub fn new(
@@ -477,7 +484,15 @@ impl<'a> Consumer<'a> {
             store,
             failures,
             outputs: None,
+            max_request_bytes: MAX_REQUEST_BYTES,
         }
+    }
+
+    /// Sends no request body above `bytes` (default [`MAX_REQUEST_BYTES`]): larger batches go in
+    /// halves, in order.
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
+        self
     }
 
     /// Emits each series' predictions to `outputs` right after its state is saved (without one,
@@ -605,8 +620,31 @@ impl<'a> Consumer<'a> {
             if pending.is_empty() {
                 return Ok(());
             }
+            let body = request_body(pending, series);
+            if body.len() > self.max_request_bytes {
+                // the endpoint's limit would refuse it before the model saw it: send halves, in
+                // order; a single record too large even alone can never be scored
+                if pending.len() == 1 {
+                    let p = pending[0];
+                    let w = series.get_mut(&p.series).expect("every series is loaded");
+                    w.failed.push(FailedRecord::new(
+                        &p.incoming,
+                        Some(p.series.clone()),
+                        format!(
+                            "with its series' context the request is {} bytes, above the {}-byte request limit",
+                            body.len(),
+                            self.max_request_bytes
+                        ),
+                    ));
+                    w.position = Some(p.incoming.id.to_string());
+                    return Ok(());
+                }
+                let (left, right) = pending.split_at(pending.len() / 2);
+                self.score(left, series, calls).await?;
+                return self.score(right, series, calls).await;
+            }
             *calls += 1;
-            match self.endpoint.invoke(request_body(pending, series)).await {
+            match self.endpoint.invoke(body).await {
                 Ok(body) => {
                     let p: Predictions = serde_json::from_slice(&body)
                         .map_err(|e| ConsumeError::BadAnswer(e.to_string()))?;
@@ -929,6 +967,41 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
         assert_eq!(block_on(store.load("s")).unwrap().unwrap().applied, 10);
+    }
+
+    /// A batch whose request would exceed the limit goes in halves, in order, with the same
+    /// predictions; a record too large even alone goes to the failure sink.
+    #[test]
+    fn requests_above_the_limit_are_sent_in_halves() {
+        let (data, d) = detector();
+        let offline = d.score_series(data.values.view()).unwrap();
+        let records = encoded(&data, "s");
+        let ids = ids(records.len(), 0);
+        let batch: Vec<Incoming> = records
+            .iter()
+            .zip(&ids)
+            .map(|(data, id)| Incoming { id, data })
+            .collect();
+        let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+        let endpoint = ScoringEndpoint(&d);
+        let consumer = Consumer::new(&endpoint, &store, &failures).with_max_request_bytes(20_000);
+        let r = block_on(consumer.process(&batch)).into_result().unwrap();
+        assert!(r.calls >= 4, "{} calls", r.calls);
+        let predictions: Vec<i32> = r.scored.iter().map(|s| s.prediction).collect();
+        assert_eq!(predictions, offline.predictions());
+        let tiny = Consumer::new(&endpoint, &store, &failures).with_max_request_bytes(100);
+        let more = encoded(&data, "t");
+        let one = [Incoming {
+            id: &ids[0],
+            data: &more[0],
+        }];
+        let r = block_on(tiny.process(&one)).into_result().unwrap();
+        assert_eq!((r.scored.len(), r.calls), (0, 0));
+        assert!(
+            failures.take()[0]
+                .reason
+                .contains("above the 100-byte request limit")
+        );
     }
 
     struct Failing;
