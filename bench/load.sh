@@ -109,7 +109,7 @@ rows = [json.loads(l) for l in open("bench/load-results.jsonl")]
 print("# Inference server load: anomaly-kit beside the tutorial's Flask + gunicorn container\n")
 print(f"Made by `bash bench/load.sh` (DURATION={duration}) on {time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} cores, loopback; wrk -t2, "
       f"{duration} s per run, body = the tutorial's 10-row sample (`sample_records.json`), `POST /invocations`.")
-print("Ours serves the walkthrough's model (`data/model`, improved recipe, stateful windows); the tutorial's container")
+print("Ours serves the walkthrough's model (`data/model`, improved recipe, a stateless server windowing each request from an empty past); the tutorial's container")
 print("serves its own pickle under gunicorn with 2 workers (its best case on 2 cores). wrk shares the same 2 cores.\n")
 print("| server | connections | requests/s | p50 ms | p99 ms | errors | ours ÷ tutorial |")
 print("|---|---:|---:|---:|---:|---:|---:|")
