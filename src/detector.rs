@@ -248,8 +248,10 @@ impl Detector {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let mut scorer = self.series_scorer()?;
                     if let Some(past) = request.context.get(key) {
-                        for r in past.rows() {
-                            scorer.push_context(&r.to_vec())?;
+                        let past = past.as_standard_layout();
+                        let past = past.as_slice().expect("standard layout is contiguous");
+                        for r in past.chunks_exact(width) {
+                            scorer.push_context(r)?;
                         }
                     }
                     e.insert(scorer)

@@ -109,17 +109,14 @@ impl Endpoint for HttpEndpoint<'_> {
                 .map_err(unavailable)?;
             let status = response.status();
             let bytes = response.bytes().await.map_err(unavailable)?.to_vec();
+            let text = || String::from_utf8_lossy(&bytes).into_owned();
             match status.as_u16() {
                 200..=299 => Ok(bytes),
-                // the container's own 4xx: the model refused this input (408 and 429 are not that)
-                s @ 400..=499 if s != 408 && s != 429 => Err(EndpointError::Rejected {
+                s if stream::refused_by_model(s) => Err(EndpointError::Rejected {
                     status: s,
-                    message: String::from_utf8_lossy(&bytes).into_owned(),
+                    message: text(),
                 }),
-                s => Err(EndpointError::Unavailable(format!(
-                    "HTTP {s}: {}",
-                    String::from_utf8_lossy(&bytes)
-                ))),
+                s => Err(EndpointError::Unavailable(format!("HTTP {s}: {}", text()))),
             }
         })
     }

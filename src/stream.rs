@@ -71,9 +71,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::{
-    self, CONTEXT_KEY, INSTANCES_KEY, Predictions, SERIES_KEY, json_kind, series_of,
-};
+use crate::contract::{self, Predictions, SERIES_KEY, json_kind, series_of};
 
 /// The key holding a record's row number within its series.
 pub const ROW_KEY: &str = "row";
@@ -138,6 +136,13 @@ pub enum EndpointError {
     /// whole batch later; never a reason to call a record bad.
     #[error("the endpoint call failed: {0}")]
     Unavailable(String),
+}
+
+/// Whether a container's HTTP status says the model refused this input, so the same bytes will
+/// be refused again: a 4xx, except 408 (it timed out) and 429 (it is overloaded), which say
+/// "try again later". The one rule for [`EndpointError::Rejected`], wherever a status is read.
+pub fn refused_by_model(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
 }
 
 /// Something that answers an `/invocations` JSON body (asking for details) with a JSON body.
@@ -289,7 +294,8 @@ pub struct FailedRecord {
 }
 
 impl FailedRecord {
-    fn new(record: &Incoming<'_>, series: Option<String>, reason: String) -> Self {
+    /// `record`, with its series when known, failed for `reason`.
+    pub fn new(record: &Incoming<'_>, series: Option<String>, reason: String) -> Self {
         Self {
             id: record.id.to_string(),
             series,
@@ -312,26 +318,43 @@ pub trait FailureSink: Sync {
     fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>>;
 }
 
-/// A [`FailureSink`] in memory.
-#[derive(Debug, Default)]
-pub struct InMemoryFailures {
-    failed: Mutex<Vec<FailedRecord>>,
+/// Records collected in memory: the embedded walkthrough's and the tests' [`FailureSink`]
+/// ([`InMemoryFailures`]) and [`OutputSink`] ([`InMemoryOutputs`]).
+#[derive(Debug)]
+pub struct InMemorySink<T> {
+    records: Mutex<Vec<T>>,
 }
 
-impl InMemoryFailures {
-    /// Everything sent so far, emptying the sink.
-    pub fn take(&self) -> Vec<FailedRecord> {
-        std::mem::take(&mut *self.failed.lock().unwrap_or_else(|p| p.into_inner()))
+impl<T> Default for InMemorySink<T> {
+    fn default() -> Self {
+        Self {
+            records: Mutex::new(Vec::new()),
+        }
     }
 }
 
+impl<T: Clone> InMemorySink<T> {
+    /// Everything received so far, emptying the sink.
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<T>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn receive(&self, records: &[T]) -> BoxFuture<'_, Result<(), String>> {
+        self.lock().extend_from_slice(records);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// A [`FailureSink`] in memory.
+pub type InMemoryFailures = InMemorySink<FailedRecord>;
+
 impl FailureSink for InMemoryFailures {
     fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>> {
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(failed);
-        Box::pin(std::future::ready(Ok(())))
+        self.receive(failed)
     }
 }
 
@@ -344,25 +367,11 @@ pub trait OutputSink: Sync {
 }
 
 /// An [`OutputSink`] in memory.
-#[derive(Debug, Default)]
-pub struct InMemoryOutputs {
-    scored: Mutex<Vec<ScoredRecord>>,
-}
-
-impl InMemoryOutputs {
-    /// Everything emitted so far, emptying the sink.
-    pub fn take(&self) -> Vec<ScoredRecord> {
-        std::mem::take(&mut *self.scored.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-}
+pub type InMemoryOutputs = InMemorySink<ScoredRecord>;
 
 impl OutputSink for InMemoryOutputs {
     fn emit<'a>(&'a self, scored: &'a [ScoredRecord]) -> BoxFuture<'a, Result<(), String>> {
-        self.scored
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(scored);
-        Box::pin(std::future::ready(Ok(())))
+        self.receive(scored)
     }
 }
 
@@ -602,9 +611,14 @@ impl<'a> Consumer<'a> {
             }
             report.scored.extend(w.scored);
         }
-        let position = |id: &str| records.iter().position(|r| r.id == id);
-        report.scored.sort_by_key(|r| position(&r.id));
-        report.failed.sort_by_key(|r| position(&r.id));
+        let position: HashMap<&str, usize> =
+            records.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        report
+            .scored
+            .sort_by_key(|r| position.get(r.id.as_str()).copied());
+        report
+            .failed
+            .sort_by_key(|r| position.get(r.id.as_str()).copied());
         Ok(())
     }
 
@@ -698,26 +712,26 @@ fn decode<'a>(r: &Incoming<'a>) -> Result<Pending<'a>, FailedRecord> {
 /// `{"context": {series: [past records]}, "instances": [records]}`, or the plain list when no
 /// series has a past.
 fn request_body(pending: &[&Pending<'_>], series: &BTreeMap<String, Working>) -> Vec<u8> {
-    let instances = Value::Array(pending.iter().map(|p| p.record.clone()).collect());
-    let mut context = Map::new();
-    for p in pending {
-        let w = &series[&p.series];
-        if !w.context.is_empty() && !context.contains_key(&p.series) {
-            context.insert(
-                p.series.clone(),
-                Value::Array(w.context.iter().cloned().collect()),
-            );
-        }
+    // serialised from references: the records are not copied into a second tree
+    let instances: Vec<&Value> = pending.iter().map(|p| &p.record).collect();
+    let context: BTreeMap<&str, &VecDeque<Value>> = pending
+        .iter()
+        .map(|p| (p.series.as_str(), &series[&p.series].context))
+        .filter(|(_, past)| !past.is_empty())
+        .collect();
+    /// The contract's envelope ([`contract::CONTEXT_KEY`], [`contract::INSTANCES_KEY`]); the
+    /// consumer tests parse every body with the contract, so the names cannot drift.
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        context: BTreeMap<&'a str, &'a VecDeque<Value>>,
+        instances: Vec<&'a Value>,
     }
     let body = if context.is_empty() {
-        instances
+        serde_json::to_vec(&instances)
     } else {
-        let mut envelope = Map::new();
-        envelope.insert(CONTEXT_KEY.into(), Value::Object(context));
-        envelope.insert(INSTANCES_KEY.into(), instances);
-        Value::Object(envelope)
+        serde_json::to_vec(&Envelope { context, instances })
     };
-    serde_json::to_vec(&body).expect("decoded JSON serialises again")
+    body.expect("decoded JSON serialises again")
 }
 
 /// Pairs an answer with the records sent and moves each series' context on.

@@ -1,13 +1,11 @@
 //! Where records that can never be scored go: the dead-letter queue on AWS, a JSON-lines file
-//! in the local cloud. Each message carries the record's position, series, bytes (base64) and
-//! the reason, so a person can see what was wrong and replay it once fixed.
+//! in the local cloud ([`crate::outputs::JsonLines`]). Each message carries the record's position,
+//! series, bytes (base64) and the reason, so a person can see what was wrong and replay it once
+//! fixed.
 //!
 //! Delivery to the failure destination is at least once: if a batch fails after its failures
 //! were sent (the endpoint throttled, say), its re-delivery sends them again. Each message names
 //! the record's sequence number, which identifies it.
-
-use std::io::Write;
-use std::sync::Mutex;
 
 use anomaly_kit::stream::{BoxFuture, FailedRecord, FailureSink};
 use aws_sdk_sqs::Client;
@@ -101,38 +99,5 @@ impl FailureSink for SqsFailures {
             }
             Ok(())
         })
-    }
-}
-
-/// A JSON-lines file: the local cloud's failure destination.
-pub struct JsonLinesFailures<W: Write + Send> {
-    out: Mutex<W>,
-}
-
-impl<W: Write + Send> JsonLinesFailures<W> {
-    pub fn new(out: W) -> Self {
-        Self {
-            out: Mutex::new(out),
-        }
-    }
-
-    /// The writer back, e.g. to flush it.
-    pub fn into_inner(self) -> W {
-        self.out.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl<W: Write + Send> FailureSink for JsonLinesFailures<W> {
-    fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>> {
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let result = failed
-            .iter()
-            .try_for_each(|f| {
-                serde_json::to_writer(&mut *out, &FailureMessage::of(f))?;
-                out.write_all(b"\n").map_err(serde_json::Error::io)
-            })
-            .and_then(|()| out.flush().map_err(serde_json::Error::io))
-            .map_err(|e| format!("writing the failure file: {e}"));
-        Box::pin(std::future::ready(result))
     }
 }

@@ -103,13 +103,11 @@ where
     R: std::fmt::Debug,
 {
     if let Some(InvokeEndpointError::ModelError(m)) = e.as_service_error()
-        && let Some(status) = m.original_status_code()
-        && (400..500).contains(&status)
-        && status != 408
-        && status != 429
+        && let Some(status) = m.original_status_code().and_then(|s| u16::try_from(s).ok())
+        && anomaly_kit::stream::refused_by_model(status)
     {
         return EndpointError::Rejected {
-            status: status as u16,
+            status,
             message: m
                 .original_message()
                 .or(m.message())
@@ -134,19 +132,24 @@ pub fn response(report: &BatchReport) -> Result<KinesisEventResponse, HandlerErr
     }
 }
 
-/// Scores one Kinesis event through `consumer` and logs what it did: each failed record as a
-/// structured line and one summary line (the consumer's output sink emits the predictions).
-/// Records in the report's `scored` were saved; if the report carries an error, the caller
-/// fails the invocation (see [`response`]).
-pub async fn handle(event: &KinesisEvent, consumer: &Consumer<'_>) -> BatchReport {
-    let incoming: Vec<Incoming<'_>> = event
+/// An event's records as the consumer reads them: sequence number and bytes, in stream order.
+pub fn records(event: &KinesisEvent) -> Vec<Incoming<'_>> {
+    event
         .records
         .iter()
         .map(|r| Incoming {
             id: &r.kinesis.sequence_number,
             data: &r.kinesis.data.0,
         })
-        .collect();
+        .collect()
+}
+
+/// Scores one Kinesis event through `consumer` and logs what it did: each failed record as a
+/// structured line and one summary line (the consumer's output sink emits the predictions).
+/// Records in the report's `scored` were saved; if the report carries an error, the caller
+/// fails the invocation (see [`response`]).
+pub async fn handle(event: &KinesisEvent, consumer: &Consumer<'_>) -> BatchReport {
+    let incoming = records(event);
     let report = consumer.process(&incoming).await;
     for f in &report.failed {
         tracing::warn!(sequence_number = %f.id, reason = %f.reason, "record sent to the failure destination");

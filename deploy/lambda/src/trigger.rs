@@ -20,7 +20,7 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, Kinesi
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
-use crate::handle;
+use crate::{handle, records};
 
 /// Where reading a shard starts when there is no checkpoint yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -340,15 +340,12 @@ where
         // Lambda gives up on the batch: its records go to the on-failure destination, except
         // those a retry applied already (the store would skip them anyway)
         let applied: Vec<&str> = report.scored.iter().map(|r| r.id.as_str()).collect();
-        let discarded: Vec<FailedRecord> = event
-            .records
+        let discarded: Vec<FailedRecord> = records(event)
             .iter()
-            .filter(|r| !applied.contains(&r.kinesis.sequence_number.as_str()))
-            .map(|r| FailedRecord {
-                id: r.kinesis.sequence_number.clone(),
-                series: None,
-                reason: format!("the invocation failed {} times: {e}", attempt + 1),
-                data_base64: base64_of(&r.kinesis.data.0),
+            .filter(|r| !applied.contains(&r.id))
+            .map(|r| {
+                let reason = format!("the invocation failed {} times: {e}", attempt + 1);
+                FailedRecord::new(r, None, reason)
             })
             .collect();
         tracing::error!(shard, error = %e, records = discarded.len(), "giving up on the batch");
@@ -365,11 +362,6 @@ where
         });
         return Ok(());
     }
-}
-
-fn base64_of(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// The event Lambda would build from a `GetRecords` page.

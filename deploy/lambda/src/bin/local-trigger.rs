@@ -15,8 +15,7 @@ use anomaly_kit::stream::{
     BoxFuture, Consumer, InMemoryStore, SeriesState, StateStore, StoreError,
 };
 use anomaly_kit_lambda::SageMakerEndpoint;
-use anomaly_kit_lambda::failures::JsonLinesFailures;
-use anomaly_kit_lambda::outputs::JsonLinesOutputs;
+use anomaly_kit_lambda::outputs::JsonLines;
 use anomaly_kit_lambda::state::DynamoStore;
 use anomaly_kit_lambda::trigger::{self, StartingPosition, TriggerConfig, TriggerEvent};
 use anyhow::Context;
@@ -185,12 +184,12 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => Box::new(BufWriter::new(append(path)?)),
         None => Box::new(std::io::stderr()),
     };
-    let failures = JsonLinesFailures::new(failure_out);
+    let failures = JsonLines::new(failure_out);
     let sink_out: Box<dyn Write + Send> = match &args.sink {
         Some(path) => Box::new(BufWriter::new(append(path)?)),
         None => Box::new(std::io::sink()),
     };
-    let outputs = JsonLinesOutputs::new(sink_out);
+    let outputs = JsonLines::new(sink_out);
     let consumer = Consumer::new(&endpoint, store, &failures).with_outputs(&outputs);
 
     let stop = Arc::new(AtomicBool::new(false));
