@@ -13,9 +13,11 @@ use std::time::Instant;
 
 use anomaly_kit::experiment::WalkthroughReport;
 use anomaly_kit::frame::{self, CsvOptions};
-use anomaly_kit::live::LiveReport;
+use anomaly_kit::live::{LiveReport, LiveScorer};
 use anomaly_kit::model::ModelArtefact;
+use anomaly_kit::online::OnlineParams;
 use anomaly_kit::serve::LoopbackServer;
+use anomaly_kit::stream::OnlineModel;
 use anyhow::{Context, Result, bail};
 
 /// Kills a child process when dropped, so nothing outlives an error.
@@ -47,13 +49,22 @@ pub fn stream(
     stream_name: &str,
     rate: Option<f64>,
     quiet: bool,
+    online: bool,
 ) -> Result<LiveReport> {
     let writer = sibling("stream-writer")?;
     let trigger = sibling("local-trigger")?;
     let model = ModelArtefact::load(&report.artefacts.model)?;
     let test_csv = &report.artefacts.test_csv;
     let table = frame::read_csv(test_csv, &CsvOptions::default())?;
-    let offline = model.detector.predict(table.values.view())?;
+    let scorer = if online {
+        LiveScorer::Learning(OnlineModel {
+            feature_names: table.feature_names.clone(),
+            params: OnlineParams::default(),
+        })
+    } else {
+        LiveScorer::Served(Box::new(model.clone()))
+    };
+    let offline = scorer.offline(&table)?;
     let total = table.n_rows();
 
     let server = LoopbackServer::start(model)?;
@@ -116,6 +127,9 @@ pub fn stream(
         } else {
             Stdio::inherit()
         });
+    if online {
+        consumer.args(["--online-features", &table.feature_names.join(",")]);
+    }
     if !local {
         // on AWS, read only what this run writes
         consumer.args(["--starting-position", "latest"]);

@@ -19,6 +19,7 @@
 //! | [`plot`] | charts as SVG files or inline in a notebook |
 //! | [`display`] | polars frames as HTML tables in a notebook |
 //! | [`model`] | the saved artefact |
+//! | [`online`] | detectors that learn from the stream, with label-free alerts |
 //! | [`nab`] | the Numenta Anomaly Benchmark: corpus, scoring rules, scoreboard |
 //! | [`experiment`] | the tutorial's recipes and the walkthrough |
 //! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
@@ -40,6 +41,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod nab;
+pub mod online;
 pub mod plot;
 pub mod rng;
 #[cfg(feature = "serve")]

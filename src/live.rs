@@ -15,10 +15,11 @@ use serde::Serialize;
 
 use crate::frame::Table;
 use crate::model::ModelArtefact;
+use crate::online::OnlineDetector;
 use crate::serve::LoopbackServer;
 use crate::stream::{
-    self, BoxFuture, Consumer, Endpoint, EndpointError, InMemoryFailures, InMemoryStore, Incoming,
-    ScoredRecord,
+    self, BatchReport, BoxFuture, Consumer, Endpoint, EndpointError, InMemoryFailures,
+    InMemoryStore, Incoming, OnlineModel, ScoredRecord,
 };
 
 /// How the live run streams.
@@ -89,13 +90,12 @@ pub enum LiveError {
 }
 
 /// The local server's `/invocations`, through a real HTTP client.
-struct HttpEndpoint<'a> {
-    server: &'a LoopbackServer,
+struct HttpEndpoint {
     client: reqwest::Client,
     url: String,
 }
 
-impl Endpoint for HttpEndpoint<'_> {
+impl Endpoint for HttpEndpoint {
     fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>> {
         Box::pin(async move {
             let unavailable = |e: reqwest::Error| EndpointError::Unavailable(e.to_string());
@@ -122,35 +122,124 @@ impl Endpoint for HttpEndpoint<'_> {
     }
 }
 
-/// Streams `table` through the model served on loopback; `on_event` sees progress and anomalies.
+/// What scores the live stream.
+#[derive(Clone, Debug)]
+pub enum LiveScorer {
+    /// A trained model behind the real server on a loopback port (the tutorial's path).
+    Served(Box<ModelArtefact>),
+    /// An online detector per series, learning as the records flow, run by the consumer itself
+    /// and checkpointed in the series' state (no server).
+    Learning(OnlineModel),
+}
+
+impl LiveScorer {
+    /// The record fields the scorer reads.
+    pub fn feature_names(&self) -> &[String] {
+        match self {
+            LiveScorer::Served(m) => &m.detector.feature_names,
+            LiveScorer::Learning(m) => &m.feature_names,
+        }
+    }
+
+    /// Predictions of the same scorer over the whole table in one pass: what the stream must
+    /// reproduce.
+    pub fn offline(&self, table: &Table) -> Result<Vec<i32>, LiveError> {
+        let failed = |e: String| LiveError::Offline(e);
+        match self {
+            LiveScorer::Served(m) => m
+                .detector
+                .predict(table.values.view())
+                .map_err(|e| failed(e.to_string())),
+            LiveScorer::Learning(m) => {
+                let mut d = OnlineDetector::new(m.params.clone(), m.feature_names.len())
+                    .map_err(|e| failed(e.to_string()))?;
+                table
+                    .values
+                    .rows()
+                    .into_iter()
+                    .map(|row| {
+                        let step = d.update(&row.to_vec()).map_err(|e| failed(e.to_string()))?;
+                        Ok(if step.alert { -1 } else { 1 })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Streams `table` through `scorer`; `on_event` sees progress and anomalies.
 pub fn run_live(
-    model: ModelArtefact,
+    scorer: LiveScorer,
     table: &Table,
     options: &LiveOptions,
+    on_event: impl FnMut(LiveEvent<'_>),
+) -> Result<LiveReport, LiveError> {
+    let names = scorer.feature_names().to_vec();
+    if table.values.ncols() != names.len() {
+        return Err(LiveError::Offline(format!(
+            "the table has {} columns, the scorer reads {} fields ({names:?})",
+            table.values.ncols(),
+            names.len()
+        )));
+    }
+    let offline = scorer.offline(table)?;
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    match scorer {
+        LiveScorer::Served(model) => {
+            let server = LoopbackServer::start(*model)?;
+            let addr = server.addr;
+            let endpoint = HttpEndpoint {
+                client: reqwest::Client::new(),
+                url: format!("http://{addr}/invocations?scores=true"),
+            };
+            let consumer = Consumer::new(&endpoint, &store, &failures);
+            let report = stream_table(
+                |batch| server.block_on(consumer.process(batch)),
+                &names,
+                table,
+                options,
+                &offline,
+                on_event,
+            );
+            drop(server);
+            report.map(|r| LiveReport {
+                endpoint: format!("http://{addr}/invocations"),
+                ..r
+            })
+        }
+        LiveScorer::Learning(model) => {
+            let consumer = Consumer::learning(&model, &store, &failures);
+            stream_table(
+                |batch| stream::block_on(consumer.process(batch)),
+                &names,
+                table,
+                options,
+                &offline,
+                on_event,
+            )
+            .map(|r| LiveReport {
+                endpoint: "in-process online detector".into(),
+                ..r
+            })
+        }
+    }
+}
+
+/// Writes the table to the in-memory stream and hands it, batch by batch, to `process`.
+fn stream_table(
+    mut process: impl FnMut(&[Incoming<'_>]) -> BatchReport,
+    names: &[String],
+    table: &Table,
+    options: &LiveOptions,
+    offline: &[i32],
     mut on_event: impl FnMut(LiveEvent<'_>),
 ) -> Result<LiveReport, LiveError> {
-    let offline: Vec<i32> = model
-        .detector
-        .predict(table.values.view())
-        .map_err(|e| LiveError::Offline(e.to_string()))?;
-    let names = model.detector.feature_names.clone();
-    let server = LoopbackServer::start(model)?;
-    let addr = server.addr;
-    let endpoint = HttpEndpoint {
-        server: &server,
-        client: reqwest::Client::new(),
-        url: format!("http://{addr}/invocations?scores=true"),
-    };
-    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
-    let consumer = Consumer::new(&endpoint, &store, &failures);
-
     let total = table.n_rows();
     let started = Instant::now();
     let mut streamed: Vec<Option<i32>> = vec![None; total];
     let (mut scored, mut failed, mut anomalies, mut warming_up) = (0, 0, 0, 0);
     // the in-memory stream: bounded, so a fast writer waits for the reader as it would for a shard
     let (put, take) = mpsc::sync_channel::<(String, Vec<u8>)>(4 * options.read_batch.max(1));
-    let names = &names;
     let result = std::thread::scope(|scope| -> Result<(), LiveError> {
         // the writer owns the sending end: when it is done, the stream closes and the reader stops
         let writer = scope.spawn(move || {
@@ -192,7 +281,7 @@ pub fn run_live(
                 .iter()
                 .map(|(id, data)| Incoming { id, data })
                 .collect();
-            let report = endpoint.server.block_on(consumer.process(&incoming));
+            let report = process(&incoming);
             failed += report.failed.len();
             warming_up += report.warming_up();
             for record in &report.scored {
@@ -219,10 +308,9 @@ pub fn run_live(
             .map_err(|_| LiveError::Writer("the stream writer panicked".into()))?;
         Ok(())
     });
-    drop(server);
     result?;
     let seconds = started.elapsed().as_secs_f64();
-    let matches_offline = streamed.iter().zip(&offline).all(|(s, o)| *s == Some(*o));
+    let matches_offline = streamed.iter().zip(offline).all(|(s, o)| *s == Some(*o));
     Ok(LiveReport {
         records_sent: total,
         records_scored: scored,
@@ -231,7 +319,7 @@ pub fn run_live(
         anomalies,
         offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
         matches_offline,
-        endpoint: format!("http://{addr}/invocations"),
+        endpoint: String::new(),
         seconds,
         records_per_second: total as f64 / seconds.max(1e-9),
     })

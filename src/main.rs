@@ -42,6 +42,12 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LiveDetector {
+    Served,
+    Online,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -74,6 +80,11 @@ enum Command {
         after_help = "Example:\n  anomaly-kit benchmark --input ../shared/datasets/adbench/*.npz --seeds 5 \\\n      --reference ../shared/datasets/adbench/REFERENCE.md --markdown"
     )]
     Benchmark(BenchmarkArgs),
+    /// Run streaming detectors over the Numenta Anomaly Benchmark and score them by NAB's rules.
+    #[command(
+        after_help = "Examples:\n  anomaly-kit nab --data ../shared/datasets/nab\n  anomaly-kit nab --detector online --out target/nab --json\n  anomaly-kit nab --detector online --params '{\"cooldown\": 200}'"
+    )]
+    Nab(NabArgs),
     /// Serve a model with SageMaker's container contract: GET /ping, POST /invocations, port 8080.
     #[cfg(feature = "serve")]
     #[command(
@@ -284,6 +295,26 @@ struct BenchmarkArgs {
     markdown: bool,
 }
 
+#[derive(Args)]
+struct NabArgs {
+    /// The NAB corpus folder (with data/, labels/ and config/).
+    #[arg(long, default_value = "../shared/datasets/nab")]
+    data: PathBuf,
+    /// Detectors to run (repeatable): online, zscore-baseline, recipe, windowed-gaussian.
+    /// Default: all, the online detector first.
+    #[arg(long)]
+    detector: Vec<String>,
+    /// Write each detector's per-row scores in NAB's results layout under this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The online detector's parameters as JSON (a file path or inline), over the defaults.
+    #[arg(long)]
+    params: Option<String>,
+    /// One JSON object per detector instead of the scoreboard.
+    #[arg(long)]
+    json: bool,
+}
+
 #[cfg(feature = "serve")]
 #[derive(Args)]
 struct ServeArgs {
@@ -322,6 +353,10 @@ struct WalkthroughArgs {
     /// Skip the live part (streaming the test set through the local server).
     #[arg(long)]
     no_live: bool,
+    /// What scores the live part: the trained model served on loopback, or an online detector
+    /// that learns from the stream (no server; its state is checkpointed with the consumer's).
+    #[arg(long, value_enum, default_value = "served")]
+    live_detector: LiveDetector,
     /// Pace the live stream at this many rows per second (the tutorial: 10); default: as fast as it goes.
     #[arg(long)]
     rate: Option<f64>,
@@ -409,6 +444,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Evaluate(a) => evaluate(a),
         Command::Benchmark(a) => benchmark_cmd(a),
+        Command::Nab(a) => nab_cmd(a),
         Command::Walkthrough(a) => walkthrough(a),
         #[cfg(feature = "serve")]
         Command::Serve(a) => serve_cmd(a),
@@ -1041,8 +1077,9 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
             &a.kinesis_stream,
             a.rate,
             a.json,
+            matches!(a.live_detector, LiveDetector::Online),
         )?),
-        (None, false) => Some(live_stream(&report, a.rate, a.json)?),
+        (None, false) => Some(live_stream(&report, a.live_detector, a.rate, a.json)?),
     };
     #[cfg(not(feature = "serve"))]
     let live: Option<()> = None;
@@ -1069,23 +1106,37 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
 #[cfg(feature = "serve")]
 fn live_stream(
     report: &WalkthroughReport,
+    detector: LiveDetector,
     rate: Option<f64>,
     quiet: bool,
 ) -> Result<anomaly_kit::live::LiveReport> {
-    use anomaly_kit::live::{self, LiveEvent, LiveOptions};
-    let model = ModelArtefact::load(&report.artefacts.model)?;
+    use anomaly_kit::live::{self, LiveEvent, LiveOptions, LiveScorer};
+    use anomaly_kit::stream::OnlineModel;
     let table = frame::read_csv(&report.artefacts.test_csv, &CsvOptions::default())?;
+    let (scorer, what) = match detector {
+        LiveDetector::Served => {
+            let model = ModelArtefact::load(&report.artefacts.model)?;
+            let what = format!("to the {} model served on loopback", model.recipe);
+            (LiveScorer::Served(Box::new(model)), what)
+        }
+        LiveDetector::Online => (
+            LiveScorer::Learning(OnlineModel {
+                feature_names: table.feature_names.clone(),
+                params: anomaly_kit::online::OnlineParams::default(),
+            }),
+            "to an online detector that learns as the rows arrive".to_string(),
+        ),
+    };
     let options = LiveOptions {
         rate,
         ..LiveOptions::default()
     };
     if !quiet {
         println!(
-            "\nLive: streaming {} ({} rows) in batches of {} to the {} model served on loopback{} ...",
+            "\nLive: streaming {} ({} rows) in batches of {} {what}{} ...",
             report.artefacts.test_csv.display(),
             table.n_rows(),
             options.write_batch,
-            model.recipe,
             rate.map(|r| format!(" at {r} rows/s")).unwrap_or_default()
         );
     }
@@ -1098,7 +1149,7 @@ fn live_stream(
         "[{elapsed_precise}] {bar:30} {pos}/{len} rows  {msg}",
     )?);
     let (mut shown, show_max) = (0usize, if rate.is_some() { usize::MAX } else { 10 });
-    let result = live::run_live(model, &table, &options, |event| match event {
+    let result = live::run_live(scorer, &table, &options, |event| match event {
         LiveEvent::Progress { done, .. } => bar.set_position(done as u64),
         LiveEvent::Anomaly { record, timestamp } => {
             let line = format!(
@@ -1180,6 +1231,77 @@ fn print_walkthrough(r: &WalkthroughReport) -> Result<()> {
     println!("\nFiles written:");
     for p in r.artefacts.all() {
         println!("  {}", p.display());
+    }
+    Ok(())
+}
+
+fn nab_cmd(a: NabArgs) -> Result<()> {
+    use anomaly_kit::nab::{self, Corpus, NabDetector, NabResult};
+    use anomaly_kit::online::OnlineParams;
+    let corpus = Corpus::load(&a.data)?;
+    let online = match &a.params {
+        None => OnlineParams::default(),
+        Some(p) => {
+            let text = if Path::new(p).is_file() {
+                std::fs::read_to_string(p).with_context(|| format!("cannot read {p}"))?
+            } else {
+                p.clone()
+            };
+            let params: OnlineParams =
+                serde_json::from_str(&text).context("--params is not valid online parameters")?;
+            params.check()?;
+            params
+        }
+    };
+    let detectors: Vec<NabDetector> = if a.detector.is_empty() {
+        NabDetector::all()
+    } else {
+        a.detector
+            .iter()
+            .map(|n| {
+                NabDetector::from_name(n).with_context(|| {
+                    format!("unknown detector {n:?}: choose online, zscore-baseline, recipe or windowed-gaussian")
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut results = Vec::new();
+    for detector in detectors {
+        let detector = match detector {
+            NabDetector::Online(_) => NabDetector::Online(online.clone()),
+            other => other,
+        };
+        let bar = ProgressBar::new(corpus.files.len() as u64).with_style(
+            ProgressStyle::with_template("{prefix:>18} {bar:30} {pos}/{len} files {elapsed}")?,
+        );
+        bar.set_prefix(detector.name());
+        let started = Instant::now();
+        let scores = nab::run_corpus(&detector, &corpus, |_| bar.inc(1))?;
+        let seconds = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        if let Some(dir) = &a.out {
+            for (file, s) in corpus.files.iter().zip(&scores) {
+                nab::write_results(dir, detector.name(), file, s)
+                    .with_context(|| format!("cannot write results under {}", dir.display()))?;
+            }
+        }
+        let result = NabResult {
+            detector: detector.name().to_string(),
+            scores: nab::score_all_profiles(&corpus, &scores)?,
+            seconds,
+        };
+        if a.json {
+            println!("{}", result.json_line());
+        } else {
+            eprintln!("{}: {:.1} s", result.detector, seconds);
+            for s in &result.scores {
+                eprintln!("  {s}");
+            }
+        }
+        results.push(result);
+    }
+    if !a.json {
+        print!("{}", nab::scoreboard(&results));
     }
     Ok(())
 }

@@ -35,7 +35,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
+use ndarray::{Array2, s};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::detector::{DetectorSpec, ThresholdRule};
+use crate::features::DEFAULT_WINDOW;
+use crate::online::{OnlineDetector, OnlineParams, WindowedGaussian};
 
 /// Share of each file that is probationary (not scored).
 pub const PROBATIONARY_SHARE: f64 = 0.15;
@@ -174,7 +180,10 @@ fn read(path: &Path) -> Result<String, NabError> {
 fn parse_time(path: &str, text: &str) -> Result<NaiveDateTime, NabError> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map_err(|e| NabError::Format {
         path: path.into(),
-        problem: format!("timestamp {:?} is not `YYYY-MM-DD HH:MM:SS`: {e}", clip(text)),
+        problem: format!(
+            "timestamp {:?} is not `YYYY-MM-DD HH:MM:SS`: {e}",
+            clip(text)
+        ),
     })
 }
 
@@ -545,6 +554,46 @@ fn sweep(rows: &[(f64, Place)], n_windows: usize, profile: &Profile) -> ProfileS
     }
 }
 
+/// What a threshold makes of one file's scores, by NAB's rules: the earliest detection of each
+/// detected window, the detections outside every window (after probation) and the windows missed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FileOutcome {
+    /// Row of the earliest detection of each detected window.
+    pub true_positives: Vec<usize>,
+    /// Rows detected outside every window, probation excluded.
+    pub false_positives: Vec<usize>,
+    /// Windows (index into [`DataFile::windows`]) with no detection.
+    pub missed: Vec<usize>,
+}
+
+impl DataFile {
+    /// The rows `scores` flags at `threshold` (`score >= threshold`), sorted as NAB counts them.
+    pub fn outcome(&self, scores: &[f64], threshold: f64) -> FileOutcome {
+        let probation = self.probationary_rows();
+        let mut out = FileOutcome::default();
+        let mut in_window = vec![None; self.values.len()];
+        for (w, &(start, end)) in self.windows.iter().enumerate() {
+            in_window[start..=end].iter_mut().for_each(|x| *x = Some(w));
+        }
+        let mut detected = vec![false; self.windows.len()];
+        for (i, &s) in scores.iter().enumerate().skip(probation) {
+            if s < threshold {
+                continue;
+            }
+            match in_window[i] {
+                Some(w) if !detected[w] => {
+                    detected[w] = true;
+                    out.true_positives.push(i);
+                }
+                Some(_) => {}
+                None => out.false_positives.push(i),
+            }
+        }
+        out.missed = (0..self.windows.len()).filter(|&w| !detected[w]).collect();
+        out
+    }
+}
+
 /// One line of NAB's published scoreboard (v1.1, `results/final_results.json`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Published {
@@ -619,10 +668,210 @@ pub fn write_results(
         .zip(scores)
         .zip(file.labels())
     {
-        out.write_record([t.clone(), v.to_string(), s.to_string(), u8::from(l).to_string()])?;
+        out.write_record([
+            t.clone(),
+            v.to_string(),
+            s.to_string(),
+            u8::from(l).to_string(),
+        ])?;
     }
     out.flush()?;
     Ok(path)
+}
+
+/// A detector the benchmark can run over the corpus.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NabDetector {
+    /// The kit's [`OnlineDetector`](crate::online::OnlineDetector).
+    Online(OnlineParams),
+    /// The simple causal baseline: z-scores, likelihood, novelty, cooldown, no forest.
+    ZscoreBaseline,
+    /// NAB's windowed Gaussian, as a sanity check of the harness (published: 39.6).
+    WindowedGaussian,
+    /// The kit's batch recipe (trailing-median residuals, Isolation Forest), fitted once on each
+    /// file's probationary rows and frozen: what a model trained once buys on real streams.
+    Recipe,
+}
+
+impl NabDetector {
+    /// Every detector, the online one first.
+    pub fn all() -> Vec<NabDetector> {
+        vec![
+            NabDetector::Online(OnlineParams::default()),
+            NabDetector::ZscoreBaseline,
+            NabDetector::Recipe,
+            NabDetector::WindowedGaussian,
+        ]
+    }
+
+    /// The name results are filed under.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NabDetector::Online(_) => "online",
+            NabDetector::ZscoreBaseline => "zscore-baseline",
+            NabDetector::WindowedGaussian => "windowed-gaussian",
+            NabDetector::Recipe => "recipe",
+        }
+    }
+
+    /// The detector called `name` (online with its default parameters).
+    pub fn from_name(name: &str) -> Option<NabDetector> {
+        NabDetector::all().into_iter().find(|d| d.name() == name)
+    }
+
+    /// Runs the detector over one file, from an empty state, one record at a time: one
+    /// anomaly score in `[0, 1]` per row.
+    pub fn run(&self, file: &DataFile) -> Result<Vec<f64>, NabRunError> {
+        let fail = |e: String| NabRunError {
+            file: file.name.clone(),
+            detector: self.name(),
+            problem: e,
+        };
+        match self {
+            NabDetector::Online(params) => online_scores(params.clone(), file).map_err(fail),
+            NabDetector::ZscoreBaseline => {
+                online_scores(OnlineParams::zscore_baseline(), file).map_err(fail)
+            }
+            NabDetector::WindowedGaussian => {
+                let mut g = WindowedGaussian::default();
+                Ok(file.values.iter().map(|&v| g.update(v)).collect())
+            }
+            NabDetector::Recipe => recipe_scores(file).map_err(fail),
+        }
+    }
+}
+
+fn online_scores(params: OnlineParams, file: &DataFile) -> Result<Vec<f64>, String> {
+    let mut detector = OnlineDetector::new(params, 1).map_err(|e| e.to_string())?;
+    file.values
+        .iter()
+        .map(|&v| detector.update(&[v]).map(|s| s.score))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+fn recipe_scores(file: &DataFile) -> Result<Vec<f64>, String> {
+    let spec = DetectorSpec {
+        threshold: ThresholdRule::Forest,
+        ..DetectorSpec::improved(DEFAULT_WINDOW, 0)
+    };
+    let x =
+        Array2::from_shape_vec((file.values.len(), 1), file.values.clone()).expect("one column");
+    let train = file.probationary_rows();
+    let detector = spec
+        .fit(&["value".to_string()], x.slice(s![..train, ..]), None)
+        .map_err(|e| e.to_string())?;
+    detector.anomaly_scores(x.view()).map_err(|e| e.to_string())
+}
+
+/// A detector failed on a file.
+#[derive(Debug, thiserror::Error)]
+#[error("{detector} on {file}: {problem}")]
+pub struct NabRunError {
+    /// The data file.
+    pub file: String,
+    /// The detector.
+    pub detector: &'static str,
+    /// What went wrong.
+    pub problem: String,
+}
+
+/// Runs `detector` over every file of the corpus (files in parallel, each from an empty state:
+/// the scores do not depend on the thread count), calling `done` after each file.
+pub fn run_corpus(
+    detector: &NabDetector,
+    corpus: &Corpus,
+    done: impl Fn(&DataFile) + Sync,
+) -> Result<Vec<Vec<f64>>, NabRunError> {
+    corpus
+        .files
+        .par_iter()
+        .map(|f| {
+            let scores = detector.run(f);
+            done(f);
+            scores
+        })
+        .collect()
+}
+
+/// One detector's benchmark result: its scores under every profile and its running time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NabResult {
+    /// The detector's name.
+    pub detector: String,
+    /// Scores in the corpus's profile order.
+    pub scores: Vec<ProfileScore>,
+    /// Seconds to run the detector over the corpus (scoring excluded).
+    pub seconds: f64,
+}
+
+impl NabResult {
+    /// The normalised score under `profile`, if it was scored.
+    pub fn normalised(&self, profile: &str) -> Option<f64> {
+        self.scores
+            .iter()
+            .find(|s| s.profile == profile)
+            .map(|s| s.normalised)
+    }
+
+    /// One JSON object: `detector`, one key per profile (normalised score), `seconds`.
+    pub fn json_line(&self) -> serde_json::Value {
+        let mut line = serde_json::Map::new();
+        line.insert("detector".into(), self.detector.clone().into());
+        for s in &self.scores {
+            line.insert(s.profile.clone(), round2(s.normalised).into());
+        }
+        line.insert("seconds".into(), round2(self.seconds).into());
+        serde_json::Value::Object(line)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The scoreboard as a text table: our detectors among the published ones, best first on the
+/// standard profile; ours are marked `*`.
+pub fn scoreboard(ours: &[NabResult]) -> String {
+    let mut rows: Vec<(String, [f64; 3], bool)> = SCOREBOARD
+        .iter()
+        .map(|p| {
+            (
+                p.detector.to_string(),
+                [p.standard, p.reward_low_fp, p.reward_low_fn],
+                false,
+            )
+        })
+        .collect();
+    for r in ours {
+        let get = |name| r.normalised(name).unwrap_or(f64::NAN);
+        rows.push((
+            format!("{} (anomaly-kit)", r.detector),
+            [
+                get("standard"),
+                get("reward_low_FP_rate"),
+                get("reward_low_FN_rate"),
+            ],
+            true,
+        ));
+    }
+    rows.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(8).max(8);
+    let mut out = format!(
+        "  {:<width$}  {:>8}  {:>11}  {:>11}\n",
+        "detector", "standard", "low FP rate", "low FN rate"
+    );
+    for (name, s, ours) in rows {
+        out += &format!(
+            "{} {:<width$}  {:>8.1}  {:>11.1}  {:>11.1}\n",
+            if ours { "*" } else { " " },
+            name,
+            s[0],
+            s[1],
+            s[2]
+        );
+    }
+    out
 }
 
 #[cfg(test)]
@@ -647,7 +896,10 @@ mod tests {
 
     #[test]
     fn the_null_detector_scores_zero_and_a_perfect_one_a_hundred() {
-        let c = corpus(vec![file(1000, vec![(400, 449)]), file(1000, vec![(700, 719)])]);
+        let c = corpus(vec![
+            file(1000, vec![(400, 449)]),
+            file(1000, vec![(700, 719)]),
+        ]);
         let std = &c.profiles[0];
         let null = score_corpus(&c, &[vec![0.0; 1000], vec![0.0; 1000]], std).unwrap();
         assert_eq!(null.normalised, 0.0);
@@ -657,7 +909,10 @@ mod tests {
         perfect[1][700] = 1.0;
         let p = score_corpus(&c, &perfect, std).unwrap();
         assert!((p.normalised - 100.0).abs() < 1e-9, "{p}");
-        assert_eq!((p.threshold, p.detected_windows, p.false_positives), (1.0, 2, 0));
+        assert_eq!(
+            (p.threshold, p.detected_windows, p.false_positives),
+            (1.0, 2, 0)
+        );
     }
 
     #[test]
@@ -713,7 +968,10 @@ mod tests {
     fn misaligned_scores_are_an_error_naming_the_file() {
         let c = corpus(vec![file(10, vec![])]);
         let err = score_corpus(&c, &[vec![0.0; 9]], &c.profiles[0]).unwrap_err();
-        assert!(err.to_string().contains("cat/f.csv: 9 scores for 10 rows"), "{err}");
+        assert!(
+            err.to_string().contains("cat/f.csv: 9 scores for 10 rows"),
+            "{err}"
+        );
         let err = score_corpus(&c, &[vec![f64::NAN; 10]], &c.profiles[0]).unwrap_err();
         assert!(err.to_string().contains("row 1 has score NaN"), "{err}");
     }

@@ -406,6 +406,171 @@ pub fn pr_curve<DB: DrawingBackend>(
     unit_curve(area, points, ap, level, ["recall", "precision"], title)
 }
 
+/// At most `buckets` points per series that keep every bucket's minimum and maximum, in order:
+/// a 20,000-row series drawn at chart width loses no spike and weighs a fraction of the bytes.
+pub fn thin(values: &[f64], buckets: usize) -> Vec<(f64, f64)> {
+    let per = values.len().div_ceil(buckets.max(1)).max(1);
+    if per <= 2 {
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, v))
+            .collect();
+    }
+    let mut out = Vec::with_capacity(2 * buckets + 2);
+    for (b, chunk) in values.chunks(per).enumerate() {
+        let base = b * per;
+        let (mut lo, mut hi) = (0, 0);
+        for (i, v) in chunk.iter().enumerate() {
+            if *v < chunk[lo] {
+                lo = i;
+            }
+            if *v > chunk[hi] {
+                hi = i;
+            }
+        }
+        for i in if lo <= hi { [lo, hi] } else { [hi, lo] } {
+            out.push(((base + i) as f64, chunk[i]));
+        }
+    }
+    out
+}
+
+/// A stream scored over time, for [`score_timeline`].
+pub struct Timeline<'a> {
+    /// The series.
+    pub values: &'a [f64],
+    /// One anomaly score per row, in `[0, 1]`.
+    pub scores: &'a [f64],
+    /// Rows scoring at or above it are detections.
+    pub threshold: f64,
+    /// Labelled anomaly windows (inclusive row ranges).
+    pub windows: &'a [(usize, usize)],
+    /// Rows at the start that are not scored (shaded grey).
+    pub probation: usize,
+    /// Earliest detection of each detected window (green).
+    pub true_positives: &'a [usize],
+    /// Detections outside every window (red).
+    pub false_positives: &'a [usize],
+    /// Windows without a detection (index into `windows`; marked orange).
+    pub missed: &'a [usize],
+}
+
+/// The picture of a streaming detector at work: the series with its labelled windows shaded,
+/// the probation period greyed, each window's first detection in green, false alarms in red and
+/// missed windows in orange; below it, the score over time and the threshold.
+pub fn score_timeline<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    t: &Timeline<'_>,
+    title: &str,
+) -> Result<(), PlotError> {
+    let n = t.values.len();
+    if n == 0 || t.scores.len() != n {
+        return input_err(format!("{} values and {} scores", n, t.scores.len()));
+    }
+    let (lo, hi) = finite_range(t.values.iter().copied(), "values")?;
+    finite_range(t.scores.iter().copied(), "scores")?;
+    let (y0, y1) = padded(lo, hi)?;
+    let x1 = (n - 1).max(1) as f64;
+    area.fill(&WHITE)?;
+    let body = area.titled(title, TITLE_FONT)?;
+    let (top, bottom) = body.split_vertically(body.dim_in_pixel().1 * 62 / 100);
+    let shade = |chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+                 y0: f64,
+                 y1: f64|
+     -> Result<(), PlotError> {
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y0), (t.probation as f64, y1)],
+            RGBColor(225, 225, 225).filled(),
+        )))?;
+        chart.draw_series(t.windows.iter().map(|&(s, e)| {
+            Rectangle::new(
+                [(s as f64, y0), (e as f64, y1)],
+                RGBColor(255, 214, 214).filled(),
+            )
+        }))?;
+        Ok(())
+    };
+    let mut chart = ChartBuilder::on(&top)
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_y_mesh()
+        .y_desc("value")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    shade(&mut chart, y0, y1)?;
+    chart.draw_series(LineSeries::new(thin(t.values, 800), BLUE.stroke_width(1)))?;
+    let at = |i: usize| (i as f64, t.values[i]);
+    chart
+        .draw_series(
+            t.false_positives
+                .iter()
+                .map(|&i| Circle::new(at(i), 3, RED.filled())),
+        )?
+        .label("false alarm")
+        .legend(|(x, y)| Circle::new((x, y), 3, RED.filled()));
+    chart
+        .draw_series(
+            t.true_positives
+                .iter()
+                .map(|&i| Circle::new(at(i), 5, GREEN.filled())),
+        )?
+        .label("window found (first detection)")
+        .legend(|(x, y)| Circle::new((x, y), 5, GREEN.filled()));
+    let orange = RGBColor(255, 140, 0);
+    chart
+        .draw_series(
+            t.missed
+                .iter()
+                .filter_map(|&w| t.windows.get(w))
+                .map(|&(s, _)| {
+                    TriangleMarker::new((s as f64, y1 - (y1 - y0) * 0.04), 7, orange.filled())
+                }),
+        )?
+        .label("window missed")
+        .legend(move |(x, y)| TriangleMarker::new((x, y), 6, orange.filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    let mut scores = ChartBuilder::on(&bottom)
+        .margin(8)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x1, 0.0..1.05)?;
+    scores
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_y_mesh()
+        .y_desc("anomaly score")
+        .x_desc("row")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    shade(&mut scores, 0.0, 1.05)?;
+    scores.draw_series(LineSeries::new(thin(t.scores, 800), BLACK.stroke_width(1)))?;
+    scores
+        .draw_series(LineSeries::new(
+            [(0.0, t.threshold), (x1, t.threshold)],
+            RED.stroke_width(1),
+        ))?
+        .label(format!("threshold {:.4}", t.threshold))
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED));
+    scores
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()?;
+    Ok(())
+}
+
 /// Render with `draw` into an SVG file at `path` of the given size in pixels.
 pub fn save_svg(
     path: &Path,
@@ -643,5 +808,53 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let fig = Figure::new((300, 300), |a| roc_curve(a, &pts, 0.5, "t")).unwrap();
         assert!(fig.svg().starts_with("<svg") && fig.svg().contains("</svg>"));
+    }
+
+    #[test]
+    fn thinning_keeps_every_spike() {
+        let mut v: Vec<f64> = (0..20_000).map(|i| (i as f64 / 300.0).sin()).collect();
+        v[12_345] = 9.0;
+        v[777] = -9.0;
+        let thin = thin(&v, 400);
+        assert!(thin.len() <= 800);
+        assert!(thin.contains(&(12_345.0, 9.0)) && thin.contains(&(777.0, -9.0)));
+        assert!(thin.windows(2).all(|w| w[0].0 < w[1].0), "in order");
+        assert_eq!(super::thin(&[1.0, 2.0], 400).len(), 2);
+    }
+
+    #[test]
+    fn score_timeline_marks_hits_alarms_and_misses() {
+        let values: Vec<f64> = (0..500).map(|i| (i as f64 / 20.0).sin()).collect();
+        let scores: Vec<f64> = (0..500)
+            .map(|i| if i == 300 || i == 420 { 0.99 } else { 0.1 })
+            .collect();
+        let t = Timeline {
+            values: &values,
+            scores: &scores,
+            threshold: 0.9,
+            windows: &[(290, 310), (100, 120)],
+            probation: 75,
+            true_positives: &[300],
+            false_positives: &[420],
+            missed: &[1],
+        };
+        let svg = render(|a| score_timeline(a, &t, "NAB file")).unwrap();
+        for text in [
+            "NAB file",
+            "threshold 0.9000",
+            "window missed",
+            "false alarm",
+            "anomaly score",
+        ] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        let bad = Timeline {
+            scores: &scores[..10],
+            ..t
+        };
+        assert_input(
+            render(|a| score_timeline(a, &bad, "x")),
+            "500 values and 10 scores",
+        );
     }
 }

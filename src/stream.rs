@@ -72,6 +72,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract::{self, Predictions, SERIES_KEY, json_kind, series_of};
+use crate::online::{OnlineDetector, OnlineParams, OnlineState};
 
 /// The key holding a record's row number within its series.
 pub const ROW_KEY: &str = "row";
@@ -188,6 +189,10 @@ pub struct SeriesState {
     /// The last records the model needs as context (at most its `context_rows`), oldest first,
     /// as they arrived.
     pub context: Vec<Value>,
+    /// The series' online detector, when the consumer learns from the stream
+    /// ([`Consumer::learning`]): its whole state, a few kilobytes for a univariate series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<OnlineState>,
 }
 
 /// Why a state store failed.
@@ -387,7 +392,8 @@ pub struct ScoredRecord {
     pub row: Option<u64>,
     /// -1 = anomaly.
     pub prediction: i32,
-    /// `score_samples`.
+    /// The model's score: a served model's `score_samples` (lower is more abnormal), or an
+    /// online detector's anomaly score in `[0, 1]` (higher is more abnormal).
     pub score: Option<f64>,
     /// Its window was not yet full: scored, never flagged.
     #[serde(default)]
@@ -461,6 +467,8 @@ struct Pending<'a> {
 /// A series while its batch is handled.
 struct Working {
     loaded: Option<SeriesState>,
+    /// The series' online detector once restored (learning consumers only).
+    detector: Option<OnlineDetector>,
     position: Option<String>,
     context: VecDeque<Value>,
     context_rows: Option<usize>,
@@ -468,9 +476,28 @@ struct Working {
     failed: Vec<FailedRecord>,
 }
 
+/// A detector that learns from the stream, run by the consumer itself ([`Consumer::learning`]):
+/// which record fields it reads and its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnlineModel {
+    /// Record fields read as the detector's values, in order.
+    pub feature_names: Vec<String>,
+    /// The detector's settings (every series starts from these).
+    pub params: OnlineParams,
+}
+
+/// Where the consumer's scores come from.
+#[derive(Clone, Copy)]
+enum Scoring<'a> {
+    /// A stateless model behind an endpoint; the consumer keeps each series' context rows.
+    Endpoint(&'a dyn Endpoint),
+    /// An online detector per series, checkpointed in the series' state.
+    Learning(&'a OnlineModel),
+}
+
 /// The stream consumer's logic (the module docs say what it guarantees).
 pub struct Consumer<'a> {
-    endpoint: &'a dyn Endpoint,
+    scoring: Scoring<'a>,
     store: &'a dyn StateStore,
     failures: &'a dyn FailureSink,
     outputs: Option<&'a dyn OutputSink>,
@@ -489,7 +516,48 @@ impl<'a> Consumer<'a> {
         failures: &'a dyn FailureSink,
     ) -> Self {
         Self {
-            endpoint,
+            scoring: Scoring::Endpoint(endpoint),
+            store,
+            failures,
+            outputs: None,
+            max_request_bytes: MAX_REQUEST_BYTES,
+        }
+    }
+
+    /// A consumer that scores with an [`OnlineDetector`] per series, learning from every record
+    /// it applies: no endpoint. Each series' detector is restored from its saved state, updated
+    /// with the batch's records in order and saved with the series' position — so a redelivered
+    /// or retried batch continues from exactly the state the last applied record left, and the
+    /// scores equal one detector run over the series from its first record.
+    ///
+    /// ```
+    /// use anomaly_kit::online::OnlineParams;
+    /// use anomaly_kit::stream::{
+    ///     Consumer, InMemoryFailures, InMemoryStore, Incoming, OnlineModel, block_on, encode_record,
+    /// };
+    ///
+    /// let model = OnlineModel { feature_names: vec!["value".into()], params: OnlineParams::default() };
+    /// let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
+    /// let consumer = Consumer::learning(&model, &store, &failures);
+    /// let ids: Vec<String> = (1..=300).map(|i| format!("{i:05}")).collect();
+    /// let data: Vec<Vec<u8>> =
+    ///     (0..300).map(|i| encode_record(&model.feature_names, &[(i % 7) as f64], "pump-3", i, None)).collect();
+    /// for batch in 0..3 {
+    ///     let records: Vec<Incoming> = (batch * 100..batch * 100 + 100)
+    ///         .map(|i| Incoming { id: &ids[i], data: &data[i] })
+    ///         .collect();
+    ///     let report = block_on(consumer.process(&records)).into_result().unwrap();
+    ///     assert_eq!(report.scored.len(), 100);
+    /// }
+    /// assert_eq!(store.len(), 1);
+    /// ```
+    pub fn learning(
+        model: &'a OnlineModel,
+        store: &'a dyn StateStore,
+        failures: &'a dyn FailureSink,
+    ) -> Self {
+        Self {
+            scoring: Scoring::Learning(model),
             store,
             failures,
             outputs: None,
@@ -555,6 +623,7 @@ impl<'a> Consumer<'a> {
                     Working {
                         position: loaded.as_ref().map(|s| s.position.clone()),
                         loaded,
+                        detector: None,
                         context,
                         context_rows: None,
                         scored: Vec::new(),
@@ -575,9 +644,14 @@ impl<'a> Consumer<'a> {
             })
             .collect();
         // 3. score, splitting refused requests down to the refused records
-        let fresh_refs: Vec<&Pending<'_>> = fresh.iter().collect();
-        self.score(&fresh_refs, &mut series, &mut report.calls)
-            .await?;
+        match self.scoring {
+            Scoring::Endpoint(endpoint) => {
+                let fresh_refs: Vec<&Pending<'_>> = fresh.iter().collect();
+                self.score(endpoint, &fresh_refs, &mut series, &mut report.calls)
+                    .await?;
+            }
+            Scoring::Learning(model) => learn(model, &fresh, &mut series)?,
+        }
         // 4. per series: failures out, state saved conditionally, then emitted
         for (name, w) in series {
             if w.scored.is_empty() && w.failed.is_empty() {
@@ -596,6 +670,7 @@ impl<'a> Consumer<'a> {
                 position: w.position.clone().unwrap_or_default(),
                 applied: loaded.applied + w.scored.len() as u64,
                 context: w.context.into_iter().skip(skip).collect(),
+                detector: w.detector.as_ref().map(OnlineDetector::state),
             };
             let expected = (!loaded.position.is_empty()).then_some(loaded.position.as_str());
             self.store.save(&name, expected, &state).await?;
@@ -626,6 +701,7 @@ impl<'a> Consumer<'a> {
     /// each series' context moves on in order) down to single records, which then fail.
     fn score<'s>(
         &'s self,
+        endpoint: &'s dyn Endpoint,
         pending: &'s [&'s Pending<'s>],
         series: &'s mut BTreeMap<String, Working>,
         calls: &'s mut usize,
@@ -654,11 +730,11 @@ impl<'a> Consumer<'a> {
                     return Ok(());
                 }
                 let (left, right) = pending.split_at(pending.len() / 2);
-                self.score(left, series, calls).await?;
-                return self.score(right, series, calls).await;
+                self.score(endpoint, left, series, calls).await?;
+                return self.score(endpoint, right, series, calls).await;
             }
             *calls += 1;
-            match self.endpoint.invoke(body).await {
+            match endpoint.invoke(body).await {
                 Ok(body) => {
                     let p: Predictions = serde_json::from_slice(&body)
                         .map_err(|e| ConsumeError::BadAnswer(e.to_string()))?;
@@ -677,13 +753,71 @@ impl<'a> Consumer<'a> {
                 }
                 Err(EndpointError::Rejected { .. }) => {
                     let (left, right) = pending.split_at(pending.len() / 2);
-                    self.score(left, series, calls).await?;
-                    self.score(right, series, calls).await
+                    self.score(endpoint, left, series, calls).await?;
+                    self.score(endpoint, right, series, calls).await
                 }
                 Err(e) => Err(e.into()),
             }
         })
     }
+}
+
+/// Scores and learns each record with its series' online detector, in stream order. A record
+/// without the detector's fields goes to the failure sink (it never reaches the detector).
+fn learn(
+    model: &OnlineModel,
+    pending: &[Pending<'_>],
+    series: &mut BTreeMap<String, Working>,
+) -> Result<(), ConsumeError> {
+    let mut values = Vec::with_capacity(model.feature_names.len());
+    for p in pending {
+        let w = series.get_mut(&p.series).expect("every series is loaded");
+        let detector = match &mut w.detector {
+            Some(d) => d,
+            slot => {
+                let restored = match w.loaded.as_ref().and_then(|s| s.detector.clone()) {
+                    Some(state) => OnlineDetector::from_state(state),
+                    None => OnlineDetector::new(model.params.clone(), model.feature_names.len()),
+                };
+                let d = restored.map_err(|e| StoreError::Corrupt {
+                    series: p.series.clone(),
+                    detail: format!("its online detector cannot be restored: {e}"),
+                })?;
+                slot.insert(d)
+            }
+        };
+        values.clear();
+        let missing = model.feature_names.iter().find(|name| {
+            match p.record.get(name.as_str()).and_then(Value::as_f64) {
+                Some(v) => {
+                    values.push(v);
+                    false
+                }
+                None => true,
+            }
+        });
+        w.position = Some(p.incoming.id.to_string());
+        let step = match missing {
+            Some(name) => Err(format!("field '{name}' is missing or not a number")),
+            None => detector.update(&values).map_err(|e| e.to_string()),
+        };
+        match step {
+            Ok(step) => w.scored.push(ScoredRecord {
+                id: p.incoming.id.to_string(),
+                series: Some(p.series.clone()),
+                row: p.record.get(ROW_KEY).and_then(Value::as_u64),
+                prediction: if step.alert { -1 } else { 1 },
+                score: Some(step.score),
+                warming_up: step.warming_up,
+            }),
+            Err(reason) => w.failed.push(FailedRecord::new(
+                &p.incoming,
+                Some(p.series.clone()),
+                format!("the online detector refused it: {reason}"),
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one record: a JSON object with a readable series.
@@ -1049,5 +1183,126 @@ mod tests {
         assert!(r.scored.is_empty());
         assert!(store.is_empty());
         assert!(failures.take().is_empty());
+    }
+
+    /// The learning consumer, handed uneven batches, whole redeliveries and overlapping batches, scores
+    /// every record exactly as one detector run over each series from its first record.
+    #[test]
+    fn a_learning_consumer_scores_as_one_uninterrupted_detector() {
+        use crate::online::OnlineParams;
+        let model = OnlineModel {
+            feature_names: vec!["value".into()],
+            params: OnlineParams {
+                window: 256,
+                sample: 128,
+                refit_every: 32,
+                silent_records: 50,
+                ..OnlineParams::default()
+            },
+        };
+        let value = |series: usize, i: usize| {
+            (i as f64 / (20.0 + series as f64)).sin() * 5.0
+                + if i.is_multiple_of(397) { 30.0 } else { 0.0 }
+        };
+        let n = 900;
+        // two series interleaved on one shard
+        let ids: Vec<String> = (0..2 * n).map(|i| format!("{:020}", 1000 + i)).collect();
+        let data: Vec<Vec<u8>> = (0..2 * n)
+            .map(|i| {
+                let (series, row) = (i % 2, i / 2);
+                encode_record(
+                    &model.feature_names,
+                    &[value(series, row)],
+                    &format!("s{series}"),
+                    row as u64,
+                    None,
+                )
+            })
+            .collect();
+        let store = InMemoryStore::default();
+        let failures = InMemoryFailures::default();
+        let consumer = Consumer::learning(&model, &store, &failures);
+        let mut got: BTreeMap<(String, u64), (i32, u64)> = BTreeMap::new();
+        let (mut start, mut size, mut redelivered) = (0, 1, 0);
+        while start < 2 * n {
+            let end = (start + size).min(2 * n);
+            let batch: Vec<Incoming> = (start..end)
+                .map(|i| Incoming {
+                    id: &ids[i],
+                    data: &data[i],
+                })
+                .collect();
+            let report = block_on(consumer.process(&batch)).into_result().unwrap();
+            for r in &report.scored {
+                let key = (r.series.clone().unwrap(), r.row.unwrap());
+                let value = (r.prediction, r.score.unwrap().to_bits());
+                assert!(got.insert(key, value).is_none(), "scored twice");
+            }
+            // every third batch is delivered again, overlapping the next one
+            if size % 3 == 0 {
+                let again = block_on(consumer.process(&batch)).into_result().unwrap();
+                assert!(again.scored.is_empty());
+                redelivered += again.redelivered;
+            }
+            start = end.saturating_sub(usize::from(size % 5 == 0));
+            size = size % 97 + 7;
+        }
+        assert!(redelivered > 0);
+        assert!(failures.take().is_empty());
+        for series in 0..2 {
+            let mut d = OnlineDetector::new(model.params.clone(), 1).unwrap();
+            for row in 0..n {
+                let step = d.update(&[value(series, row)]).unwrap();
+                let expected = (if step.alert { -1 } else { 1 }, step.score.to_bits());
+                assert_eq!(
+                    got[&(format!("s{series}"), row as u64)],
+                    expected,
+                    "s{series} row {row}"
+                );
+            }
+        }
+        assert!(
+            got.values().any(|&(p, _)| p == -1),
+            "the spikes raise alerts"
+        );
+    }
+
+    #[test]
+    fn a_learning_consumer_sends_records_without_its_fields_to_the_failure_sink() {
+        use crate::online::OnlineParams;
+        let model = OnlineModel {
+            feature_names: vec!["value".into()],
+            params: OnlineParams::default(),
+        };
+        let store = InMemoryStore::default();
+        let failures = InMemoryFailures::default();
+        let consumer = Consumer::learning(&model, &store, &failures);
+        let good = encode_record(&model.feature_names, &[1.0], "a", 0, None);
+        let bad = br#"{"series": "a", "row": 1, "other": 2.0}"#.to_vec();
+        let ids = ids(2, 0);
+        let batch = [
+            Incoming {
+                id: &ids[0],
+                data: &good,
+            },
+            Incoming {
+                id: &ids[1],
+                data: &bad,
+            },
+        ];
+        let report = block_on(consumer.process(&batch)).into_result().unwrap();
+        assert_eq!(report.scored.len(), 1);
+        let failed = failures.take();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]
+                .reason
+                .contains("field 'value' is missing or not a number"),
+            "{}",
+            failed[0].reason
+        );
+        // the failed record was applied (its position saved), the detector saw one record
+        let again = block_on(consumer.process(&batch)).into_result().unwrap();
+        assert_eq!(again.redelivered, 2);
     }
 }

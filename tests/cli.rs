@@ -430,3 +430,28 @@ fn plot_writes_svg_charts() {
         assert!(svg.contains("</svg>"));
     }
 }
+
+/// The live part with an online detector: the consumer learns per series and checkpoints the
+/// detector in the series' state between batches; the stream must equal one uninterrupted run.
+#[test]
+fn walkthrough_live_part_can_learn_from_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let report: Value = serde_json::from_str(&kit_ok(&[
+        "walkthrough",
+        "--out",
+        out,
+        "--no-compare",
+        "--no-plots",
+        "--live-detector",
+        "online",
+        "--json",
+    ]))
+    .unwrap();
+    let stream = &report["stream"];
+    assert_eq!(stream["records_scored"], 10_000, "{stream}");
+    assert_eq!(stream["matches_offline"], true, "{stream}");
+    assert_eq!(stream["anomalies"], stream["offline_anomalies"], "{stream}");
+    assert!(stream["anomalies"].as_u64().unwrap() > 0, "{stream}");
+    assert_eq!(stream["endpoint"], "in-process online detector", "{stream}");
+}

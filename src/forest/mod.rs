@@ -397,6 +397,11 @@ impl IsolationForest {
     pub fn trees(&self) -> &[IsolationTree] {
         &self.trees
     }
+
+    /// The trees, taking the forest apart (the online detector keeps only them).
+    pub(crate) fn into_trees(self) -> Vec<IsolationTree> {
+        self.trees
+    }
     pub fn hyper_params(&self) -> &IsolationForestValidParams {
         &self.params
     }

@@ -96,9 +96,9 @@ impl IsolationTree {
         Self { nodes, sizes }
     }
 
-    /// Path length of one row (`row` has all the forest's columns): the plain walk, kept as
-    /// the reference the compiled scoring layout is tested against.
-    #[cfg(test)]
+    /// Path length of one row (`row` has all the forest's columns): the plain walk. The reference
+    /// the compiled scoring layouts are tested against, and the online detector's walk (one row
+    /// at a time, where compiling a layout would not pay).
     pub(crate) fn path_length(&self, row: &[f64]) -> f64 {
         let nodes = self.nodes.as_slice();
         let mut node = nodes[0];

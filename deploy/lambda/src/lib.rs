@@ -37,6 +37,50 @@ pub const ENDPOINT_NAME_VAR: &str = "ENDPOINT_NAME";
 pub const STATE_TABLE_VAR: &str = "STATE_TABLE";
 /// The environment variable holding the dead-letter queue's URL.
 pub const FAILURE_QUEUE_VAR: &str = "FAILURE_QUEUE_URL";
+/// Record fields, comma-separated, that an online detector reads: when set, the function runs
+/// an online detector per series instead of calling an endpoint (no SageMaker needed).
+pub const ONLINE_FEATURES_VAR: &str = "ONLINE_FEATURES";
+/// The online detector's parameters as JSON, over its defaults (optional).
+pub const ONLINE_PARAMS_VAR: &str = "ONLINE_PARAMS";
+
+/// The online detector configured by [`ONLINE_FEATURES_VAR`] and [`ONLINE_PARAMS_VAR`]'s values:
+/// `None` when no features are named (the function calls its endpoint).
+///
+/// ```
+/// let model = anomaly_kit_lambda::online_model(Some("cpu, memory"), Some(r#"{"cooldown": 20}"#))
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(model.feature_names, ["cpu", "memory"]);
+/// assert_eq!(model.params.cooldown, 20);
+/// assert!(anomaly_kit_lambda::online_model(Some("cpu"), Some(r#"{"trees": 0}"#)).is_err());
+/// assert!(anomaly_kit_lambda::online_model(None, None).unwrap().is_none());
+/// ```
+pub fn online_model(
+    features: Option<&str>,
+    params: Option<&str>,
+) -> Result<Option<anomaly_kit::stream::OnlineModel>, String> {
+    let Some(features) = features.filter(|f| !f.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let feature_names: Vec<String> = features.split(',').map(|f| f.trim().to_string()).collect();
+    if feature_names.iter().any(String::is_empty) {
+        return Err(format!(
+            "{ONLINE_FEATURES_VAR} has an empty field name: {features:?}"
+        ));
+    }
+    let params: anomaly_kit::online::OnlineParams = match params.filter(|p| !p.trim().is_empty()) {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| format!("{ONLINE_PARAMS_VAR} is not valid online parameters: {e}"))?,
+        None => Default::default(),
+    };
+    params
+        .check()
+        .map_err(|e| format!("{ONLINE_PARAMS_VAR}: {e}"))?;
+    Ok(Some(anomaly_kit::stream::OnlineModel {
+        feature_names,
+        params,
+    }))
+}
 
 /// SageMaker's runtime API (`InvokeEndpoint`), asking the model for scores as well.
 pub struct SageMakerEndpoint {

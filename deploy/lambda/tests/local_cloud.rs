@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anomaly_kit::frame::{CsvOptions, read_table};
 use anomaly_kit::model::ModelArtefact;
+use anomaly_kit::online::{OnlineDetector, OnlineParams};
 use anomaly_kit::stream::{
     Consumer, FailedRecord, FailureSink, InMemoryFailures, InMemoryStore, SeriesState, StateStore,
     StoreError,
@@ -386,6 +387,129 @@ async fn shards_are_consumed_concurrently_each_in_order() {
     }
 }
 
+/// An online detector per series through Kinesis, with each series' detector checkpointed in
+/// DynamoDB (dynalite) between batches: four shards at once, and every series' scores equal one
+/// uninterrupted detector over its rows, bit for bit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_detectors_learn_through_kinesis_with_state_in_dynamodb() {
+    use anomaly_kit::stream::OnlineModel;
+    use anomaly_kit_stream_writer::{Interleaved, Order, RetryPolicy, RowSource, put_with_retries};
+    let kinesis = local::kinesis().unwrap();
+    let dynamo = local::dynamodb().unwrap();
+    let client = aws_sdk_kinesis::Client::new(&local_config(&kinesis.endpoint).await);
+    ensure_stream(&client, "online", 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&local_config(&dynamo.endpoint).await),
+        "online-states",
+    );
+    store.ensure_table().await.unwrap();
+    let names: Vec<String> = (0..8).map(|i| format!("pump-{i}")).collect();
+    let tables: Vec<anomaly_kit::frame::Table> = (0..8)
+        .map(|i| {
+            let d = anomaly_kit::synth::SynthParams::tutorial()
+                .rows(400)
+                .anomalies(8)
+                .seed(700 + i)
+                .generate()
+                .unwrap();
+            anomaly_kit::frame::Table {
+                feature_names: d.feature_names.clone(),
+                values: d.values.clone(),
+                labels: None,
+                index: None,
+            }
+        })
+        .collect();
+    let model = OnlineModel {
+        feature_names: tables[0].feature_names.clone(),
+        params: OnlineParams {
+            window: 128,
+            sample: 64,
+            refit_every: 16,
+            silent_records: 50,
+            ..OnlineParams::default()
+        },
+    };
+    let offline: Vec<Vec<(i32, u64)>> = tables
+        .iter()
+        .map(|t| {
+            let mut d = OnlineDetector::new(model.params.clone(), 5).unwrap();
+            t.values
+                .rows()
+                .into_iter()
+                .map(|r| {
+                    let s = d.update(&r.to_vec()).unwrap();
+                    (if s.alert { -1 } else { 1 }, s.score.to_bits())
+                })
+                .collect()
+        })
+        .collect();
+    let mut source = Interleaved::new(
+        tables
+            .into_iter()
+            .zip(&names)
+            .map(|(t, n)| RowSource::from_table(t, n))
+            .collect(),
+    );
+    loop {
+        let batch = source.next_batch(500).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        put_with_retries(
+            &client,
+            "online",
+            batch,
+            &RetryPolicy::default(),
+            Order::PerSeries,
+        )
+        .await
+        .unwrap();
+    }
+    let failures = InMemoryFailures::default();
+    let consumer = Consumer::learning(&model, &store, &failures);
+    let streamed = std::sync::Mutex::new(BTreeMap::<String, Vec<(u64, (i32, u64))>>::new());
+    let summary = trigger::run(
+        &client,
+        &consumer,
+        &failures,
+        &TriggerConfig {
+            batch_size: 37,
+            expect: Some(3_200),
+            idle_exit: Some(Duration::from_secs(30)),
+            ..TriggerConfig::new("online")
+        },
+        &AtomicBool::new(false),
+        &|e| {
+            if let trigger::TriggerEvent::Handled { report, .. } = e {
+                let mut s = streamed.lock().unwrap();
+                for r in &report.scored {
+                    s.entry(r.series.clone().unwrap())
+                        .or_default()
+                        .push((r.row.unwrap(), (r.prediction, r.score.unwrap().to_bits())));
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.shards, summary.scored), (4, 3_200));
+    assert!(failures.take().is_empty());
+    let streamed = streamed.into_inner().unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let rows: Vec<u64> = streamed[name].iter().map(|r| r.0).collect();
+        assert_eq!(rows, (0..400).collect::<Vec<_>>(), "{name} in order");
+        let got: Vec<(i32, u64)> = streamed[name].iter().map(|r| r.1).collect();
+        assert_eq!(got, offline[i], "{name}");
+    }
+    // the checkpoint each series left in the table
+    let saved = store.load("pump-0").await.unwrap().unwrap();
+    assert_eq!(saved.applied, 400);
+    assert_eq!(saved.detector.unwrap().records_seen(), 400);
+}
+
 /// The state store on a real DynamoDB-compatible server: what is saved loads back, and a save
 /// from a stale read is refused and changes nothing.
 #[tokio::test]
@@ -399,6 +523,7 @@ async fn dynamodb_saves_are_conditional_on_the_position_read() {
         position: "49590338271490256608559692538361571095921575989136588898".into(),
         applied: 3,
         context: vec![serde_json::json!({"feature_1": 1.5, "series": "pump-1"})],
+        detector: None,
     };
     store.save("pump-1", None, &first).await.unwrap();
     assert_eq!(store.load("pump-1").await.unwrap().as_ref(), Some(&first));
@@ -410,16 +535,41 @@ async fn dynamodb_saves_are_conditional_on_the_position_read() {
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     }
+    // the next state carries an online detector's checkpoint (five features, as the tutorial's
+    // records): it must come back exactly, and continue scoring bit for bit
+    let mut detector = OnlineDetector::new(OnlineParams::default(), 5).unwrap();
+    let row = |t: usize| -> Vec<f64> {
+        (0..5)
+            .map(|c| ((t * (c + 3)) as f64 / 17.0).sin())
+            .collect()
+    };
+    for t in 0..2_000 {
+        detector.update(&row(t)).unwrap();
+    }
     let next = SeriesState {
         position: "49590338271490256608559692538361571095921575989136588899".into(),
-        applied: 4,
+        applied: 2_000,
         context: vec![],
+        detector: Some(detector.state()),
     };
+    let bytes = serde_json::to_string(&next).unwrap().len();
+    assert!(
+        bytes < 400_000 / 4,
+        "a checkpoint of {bytes} bytes is too close to DynamoDB's 400 KB item limit"
+    );
     store
         .save("pump-1", Some(&first.position), &next)
         .await
         .unwrap();
-    assert_eq!(store.load("pump-1").await.unwrap(), Some(next));
+    let loaded = store.load("pump-1").await.unwrap().unwrap();
+    assert_eq!(loaded, next);
+    let mut restored = OnlineDetector::from_state(loaded.detector.unwrap()).unwrap();
+    for t in 2_000..2_300 {
+        assert_eq!(
+            restored.update(&row(t)).unwrap(),
+            detector.update(&row(t)).unwrap()
+        );
+    }
 }
 
 /// The failure destination on a real SQS-compatible server (moto's, on loopback): one message

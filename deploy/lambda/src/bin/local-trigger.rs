@@ -77,6 +77,13 @@ struct Args {
     /// JSON per line, appended (default: standard error).
     #[arg(long)]
     failures: Option<PathBuf>,
+    /// Run an online detector per series reading these record fields (comma-separated) instead
+    /// of calling an endpoint; its state is saved with the series' (in --state-table or memory).
+    #[arg(long, env = "ONLINE_FEATURES")]
+    online_features: Option<String>,
+    /// The online detector's parameters as JSON, over its defaults.
+    #[arg(long, env = "ONLINE_PARAMS")]
+    online_params: Option<String>,
     /// Print each anomaly as it is found.
     #[arg(long)]
     show_anomalies: bool,
@@ -190,7 +197,16 @@ async fn main() -> anyhow::Result<()> {
         None => Box::new(std::io::sink()),
     };
     let outputs = JsonLines::new(sink_out);
-    let consumer = Consumer::new(&endpoint, store, &failures).with_outputs(&outputs);
+    let online = anomaly_kit_lambda::online_model(
+        args.online_features.as_deref(),
+        args.online_params.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let consumer = match &online {
+        Some(model) => Consumer::learning(model, store, &failures),
+        None => Consumer::new(&endpoint, store, &failures),
+    }
+    .with_outputs(&outputs);
 
     let stop = Arc::new(AtomicBool::new(false));
     {
