@@ -55,3 +55,4 @@ pub use linfa_trees;
 pub use ndarray;
 pub use plotters;
 pub use polars;
+pub use serde_json;

@@ -4,7 +4,7 @@
 //! output shows. `bash notebooks/run.sh --update` accepts intended changes.
 //!
 //! The first run on a machine installs evcxr_jupyter and compiles the notebooks' dependencies
-//! (10.5 minutes on 2 cores); later runs take about 4 minutes. Set
+//! (10.5 minutes on 2 cores, before notebook 07); later runs take about 6 minutes. Set
 //! `ANOMALY_KIT_SKIP_NOTEBOOKS=1` to skip this test locally; CI never sets it.
 #![cfg(feature = "serve")]
 
