@@ -166,7 +166,7 @@ def check_shape(paths, problems):
             for _, c in cells
             for o in c.get("outputs", [])
         ]
-        if not any("<table" in h or "<svg" in h for h in rich):
+        if not any("<table" in h or "<svg" in h or "<img" in h for h in rich):
             problems.append(f"{path}: shows no table and no chart")
     deps = {p: sorted(l.strip() for l in s.splitlines() if l.strip().startswith(":dep")) for p, s in first_cells.items()}
     if len({tuple(d) for d in deps.values()}) > 1:

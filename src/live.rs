@@ -132,6 +132,18 @@ pub enum LiveScorer {
     Learning(OnlineModel),
 }
 
+impl From<ModelArtefact> for LiveScorer {
+    fn from(model: ModelArtefact) -> Self {
+        LiveScorer::Served(Box::new(model))
+    }
+}
+
+impl From<OnlineModel> for LiveScorer {
+    fn from(model: OnlineModel) -> Self {
+        LiveScorer::Learning(model)
+    }
+}
+
 impl LiveScorer {
     /// The record fields the scorer reads.
     pub fn feature_names(&self) -> &[String] {
@@ -167,13 +179,15 @@ impl LiveScorer {
     }
 }
 
-/// Streams `table` through `scorer`; `on_event` sees progress and anomalies.
+/// Streams `table` through `scorer` (a [`ModelArtefact`] to serve, or an [`OnlineModel`]);
+/// `on_event` sees progress and anomalies.
 pub fn run_live(
-    scorer: LiveScorer,
+    scorer: impl Into<LiveScorer>,
     table: &Table,
     options: &LiveOptions,
     on_event: impl FnMut(LiveEvent<'_>),
 ) -> Result<LiveReport, LiveError> {
+    let scorer = scorer.into();
     let names = scorer.feature_names().to_vec();
     if table.values.ncols() != names.len() {
         return Err(LiveError::Offline(format!(

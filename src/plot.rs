@@ -36,6 +36,20 @@ impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotE
 
 const TITLE_FONT: (&str, u32) = ("sans-serif", 22);
 const CAPTION_FONT: (&str, u32) = ("sans-serif", 16);
+/// Tick labels and axis titles: legible once a notebook scales a chart to its column width.
+const TICK_FONT: (&str, u32) = ("sans-serif", 14);
+const AXIS_FONT: (&str, u32) = ("sans-serif", 15);
+/// Room below a chart for tick labels *and* the axis title under them (no overlap).
+const X_LABEL_AREA: u32 = 48;
+/// Room left of a chart for tick labels and the rotated axis title.
+const Y_LABEL_AREA: u32 = 72;
+/// Space right of the plotting area, so the last tick label is not clipped.
+const RIGHT_MARGIN: u32 = 24;
+
+/// Formats a tick as a whole number (row indices, minutes, counts).
+fn integer_tick(v: &f64) -> String {
+    format!("{:.0}", v)
+}
 const HIST_BINS: usize = 60;
 
 fn input_err<T>(msg: impl Into<String>) -> Result<T, PlotError> {
@@ -123,26 +137,50 @@ pub fn series_with_anomalies<DB: DrawingBackend>(
         let mut chart = ChartBuilder::on(panel)
             .caption(&names[j], CAPTION_FONT)
             .margin(5)
-            .x_label_area_size(25)
-            .y_label_area_size(55)
+            .margin_right(RIGHT_MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(x0..x1, y0..y1)?;
         chart
             .configure_mesh()
-            .light_line_style(WHITE)
+            .disable_x_mesh()
+            .disable_y_mesh()
             .y_labels(5)
+            .x_label_formatter(&integer_tick)
+            .label_style(TICK_FONT)
+            .axis_desc_style(AXIS_FONT)
             .x_desc("minute")
+            .y_desc("value")
             .draw()?;
         let col = values.column(j);
+        let col_values: Vec<f64> = col.iter().copied().collect();
+        let width = chart.plotting_area().dim_in_pixel().0 as usize;
         chart.draw_series(LineSeries::new(
-            col.iter().enumerate().map(|(i, &v)| (i as f64, v)),
+            thin(&col_values, width.max(1)),
             BLUE.stroke_width(1),
         ))?;
+        // flagged cells, at most the lowest and highest per dot width (4 px): more would only
+        // overlap, and each costs bytes in every saved notebook
+        let flags = labels.column(j);
+        let per_px = 4 * values.nrows().div_ceil(width.max(1)).max(1);
+        let mut dots = Vec::new();
+        for start in (0..values.nrows()).step_by(per_px) {
+            let flagged = (start..(start + per_px).min(values.nrows())).filter(|&i| flags[i] == 1);
+            let (mut lo, mut hi): (Option<usize>, Option<usize>) = (None, None);
+            for i in flagged {
+                if lo.is_none_or(|l| col[i] < col[l]) {
+                    lo = Some(i);
+                }
+                if hi.is_none_or(|h| col[i] > col[h]) {
+                    hi = Some(i);
+                }
+            }
+            dots.extend(lo);
+            dots.extend(hi.filter(|h| Some(*h) != lo));
+        }
         chart.draw_series(
-            col.iter()
-                .zip(labels.column(j).iter())
-                .enumerate()
-                .filter(|(_, (_, l))| **l == 1)
-                .map(|(i, (&v, _))| Circle::new((i as f64, v), 3, RED.filled())),
+            dots.into_iter()
+                .map(|i| Circle::new((i as f64, col[i]), 3, RED.filled())),
         )?;
     }
     Ok(())
@@ -181,8 +219,9 @@ pub fn label_matrix<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(title, TITLE_FONT)
         .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(110)
+        .margin_right(RIGHT_MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(120)
         .build_cartesian_2d(
             0.0..n_rows as f64,
             (0..BAND * n_bands as i32).with_key_points(centres),
@@ -192,29 +231,46 @@ pub fn label_matrix<DB: DrawingBackend>(
         .disable_x_mesh()
         .disable_y_mesh()
         .y_label_formatter(&label_of)
+        .x_label_formatter(&integer_tick)
+        .label_style(TICK_FONT)
+        .axis_desc_style(AXIS_FONT)
         .x_desc("minute")
         .draw()?;
 
-    // Make each mark at least one pixel wide, wider when rows are sparse on screen.
-    let px_width = chart.plotting_area().dim_in_pixel().0 as f64;
-    let stroke = ((px_width / n_rows as f64).floor() as u32).max(1);
-    let style = RED.stroke_width(stroke);
-    let mark = |row: usize, k: usize| {
-        let x = row as f64 + 0.5;
-        let y = band_y(k);
-        PathElement::new(vec![(x, y + 1), (x, y + BAND - 1)], style)
+    // One mark per run of flagged pixel columns, not per cell: at 10,000 rows a pixel holds
+    // many rows, and a mark per cell made the chart hundreds of kilobytes of overlapping lines
+    let px_width = (chart.plotting_area().dim_in_pixel().0 as usize).max(1);
+    let rows_per_px = n_rows.div_ceil(px_width).max(1);
+    let runs = |flagged: &dyn Fn(usize) -> bool| -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for start in (0..n_rows).step_by(rows_per_px) {
+            let end = (start + rows_per_px).min(n_rows);
+            if (start..end).any(flagged) {
+                match runs.last_mut() {
+                    Some(last) if last.1 == start => last.1 = end,
+                    _ => runs.push((start, end)),
+                }
+            }
+        }
+        runs
     };
-    let cells = labels
-        .indexed_iter()
-        .filter(|(_, l)| **l == 1)
-        .map(|((r, c), _)| mark(r, c));
-    chart.draw_series(cells)?;
-    let rows = labels
-        .axis_iter(Axis(0))
-        .enumerate()
-        .filter(|(_, row)| row.iter().any(|&l| l == 1))
-        .map(|(r, _)| mark(r, n_bands - 1));
-    chart.draw_series(rows)?;
+    let mark = |(from, to): (usize, usize), k: usize| {
+        let y = band_y(k);
+        Rectangle::new(
+            [(from as f64, y + 1), (to as f64, y + BAND - 1)],
+            RED.filled(),
+        )
+    };
+    for c in 0..labels.ncols() {
+        let column = labels.column(c);
+        chart.draw_series(
+            runs(&|r| column[r] == 1)
+                .into_iter()
+                .map(|run| mark(run, c)),
+        )?;
+    }
+    let any = |r: usize| labels.row(r).iter().any(|&l| l == 1);
+    chart.draw_series(runs(&any).into_iter().map(|run| mark(run, n_bands - 1)))?;
     Ok(())
 }
 
@@ -270,12 +326,17 @@ pub fn score_distribution<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(title, TITLE_FONT)
         .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(55)
+        .margin_right(RIGHT_MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(x0..x1, 0.0..y_top)?;
     chart
         .configure_mesh()
-        .light_line_style(WHITE)
+        .disable_x_mesh()
+        .disable_y_mesh()
+        .y_label_formatter(&integer_tick)
+        .label_style(TICK_FONT)
+        .axis_desc_style(AXIS_FONT)
         .x_desc("anomaly score")
         .y_desc("count")
         .draw()?;
@@ -308,7 +369,10 @@ fn draw_legend<'a, DB: DrawingBackend + 'a>(
     position: SeriesLabelPosition,
 ) -> Result<(), PlotError> {
     let mut labels = chart.configure_series_labels();
-    labels.position(position).background_style(WHITE.mix(0.85));
+    labels
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .label_font(TICK_FONT);
     labels.border_style(BLACK).draw()?;
     Ok(())
 }
@@ -345,11 +409,15 @@ fn unit_curve<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(title, TITLE_FONT)
         .margin(10)
-        .x_label_area_size(35)
-        .y_label_area_size(50)
+        .margin_right(RIGHT_MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .label_style(TICK_FONT)
+        .axis_desc_style(AXIS_FONT)
         .x_desc(axes[0])
         .y_desc(axes[1])
         .draw()?;
@@ -358,8 +426,18 @@ fn unit_curve<DB: DrawingBackend>(
         .draw_series(LineSeries::new(reference.0, grey.stroke_width(1)))?
         .label(reference.1)
         .legend(line_key(grey.stroke_width(1)));
+    // a curve over 10,000 thresholds has far more points than pixels: keep the corners
+    let mut kept: Vec<(f64, f64)> = Vec::with_capacity(points.len().min(4_000));
+    for (i, &p) in points.iter().enumerate() {
+        let moved = kept
+            .last()
+            .is_none_or(|&(x, y): &(f64, f64)| (p.0 - x).abs() > 1e-3 || (p.1 - y).abs() > 1e-3);
+        if moved || i + 1 == points.len() {
+            kept.push(p);
+        }
+    }
     chart
-        .draw_series(LineSeries::new(points.to_vec(), BLUE.stroke_width(2)))?
+        .draw_series(LineSeries::new(kept, BLUE.stroke_width(2)))?
         .label(curve)
         .legend(line_key(BLUE.stroke_width(2)));
     draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
@@ -493,15 +571,18 @@ pub fn score_timeline<DB: DrawingBackend>(
     };
     let mut chart = ChartBuilder::on(&top)
         .margin(8)
+        .margin_right(RIGHT_MARGIN)
         .x_label_area_size(30)
-        .y_label_area_size(60)
+        .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(0.0..x1, y0..y1)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .disable_y_mesh()
+        .label_style(TICK_FONT)
+        .axis_desc_style(AXIS_FONT)
         .y_desc("value")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&integer_tick)
         .draw()?;
     shade(&mut chart, y0, y1)?;
     chart.draw_series(LineSeries::new(thin(t.values, 800), BLUE.stroke_width(1)))?;
@@ -538,20 +619,24 @@ pub fn score_timeline<DB: DrawingBackend>(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
+        .label_font(TICK_FONT)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()?;
     let mut scores = ChartBuilder::on(&bottom)
         .margin(8)
-        .x_label_area_size(35)
-        .y_label_area_size(60)
+        .margin_right(RIGHT_MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(0.0..x1, 0.0..1.05)?;
     scores
         .configure_mesh()
         .disable_x_mesh()
         .disable_y_mesh()
+        .label_style(TICK_FONT)
+        .axis_desc_style(AXIS_FONT)
         .y_desc("anomaly score")
         .x_desc("row")
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&integer_tick)
         .draw()?;
     shade(&mut scores, 0.0, 1.05)?;
     scores.draw_series(LineSeries::new(thin(t.scores, 800), BLACK.stroke_width(1)))?;
@@ -566,6 +651,7 @@ pub fn score_timeline<DB: DrawingBackend>(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
+        .label_font(TICK_FONT)
         .position(SeriesLabelPosition::LowerLeft)
         .draw()?;
     Ok(())
@@ -604,8 +690,27 @@ pub fn svg_string(
 
 /// A rendered chart that displays itself inline in evcxr (the Jupyter Rust kernel):
 /// make it the last expression of a cell.
+///
+/// It displays as an `<img>` whose source is the SVG itself (a `data:` URI) inside an HTML
+/// output: JupyterLab strips inline `<svg>` from the HTML of a notebook it does not trust (every
+/// notebook freshly cloned from git), and shows images. So the charts appear in JupyterLab,
+/// Notebook 7, VS Code, nbviewer and GitHub's renderer alike, with no `jupyter trust`.
+///
+/// ```
+/// use anomaly_kit::plot::{self, Figure};
+/// let scores = [0.1, 0.2, 0.9];
+/// let fig = Figure::new((400, 300), |area| {
+///     plot::score_distribution(area, &scores, None, 0.5, "Scores")
+/// })
+/// .unwrap();
+/// assert_eq!(fig.alt_text(), "Scores"); // the chart's title, unless set with `alt`
+/// assert!(fig.html().starts_with("<img alt=\"Scores\""));
+/// assert!(fig.html().contains("src=\"data:image/svg+xml,"));
+/// ```
 pub struct Figure {
     svg: String,
+    size: (u32, u32),
+    alt: Option<String>,
 }
 
 impl Figure {
@@ -616,7 +721,31 @@ impl Figure {
     ) -> Result<Self, PlotError> {
         Ok(Figure {
             svg: svg_string(size, draw)?,
+            size,
+            alt: None,
         })
+    }
+
+    /// Sets the text a screen reader (or a renderer without images) shows instead of the chart.
+    pub fn alt(mut self, text: impl Into<String>) -> Self {
+        self.alt = Some(text.into());
+        self
+    }
+
+    /// The alternative text: what [`Self::alt`] set, else the chart's title (the first text
+    /// the kit's charts draw), else "chart".
+    pub fn alt_text(&self) -> String {
+        if let Some(alt) = &self.alt {
+            return alt.clone();
+        }
+        self.svg
+            .split("<text")
+            .nth(1)
+            .and_then(|t| t.split_once('>'))
+            .and_then(|(_, rest)| rest.split_once("</text>"))
+            .map(|(title, _)| unescape_xml(title.trim()))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "chart".into())
     }
 
     /// The SVG markup of the figure.
@@ -624,13 +753,51 @@ impl Figure {
         &self.svg
     }
 
+    /// The figure as an HTML `<img>` whose source is the SVG as a `data:` URI, with alt text.
+    pub fn html(&self) -> String {
+        format!(
+            "<img alt=\"{}\" width=\"{}\" style=\"max-width: 100%; height: auto\" src=\"data:image/svg+xml,{}\">",
+            crate::display::escape_html(&self.alt_text()),
+            self.size.0,
+            svg_data(&self.svg)
+        )
+    }
+
     /// Emit the figure as HTML using evcxr's rich-output convention (called by evcxr).
     pub fn evcxr_display(&self) {
         println!(
-            "EVCXR_BEGIN_CONTENT text/html\n<div>{}</div>\nEVCXR_END_CONTENT",
-            self.svg
+            "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT",
+            self.html()
         );
     }
+}
+
+/// SVG text for a `data:` URI: double quotes become single ones (valid XML, and the URI sits
+/// in a double-quoted attribute), and the characters a URI or HTML could misread are
+/// percent-encoded. Smaller than base64 (about a tenth larger than the SVG, not a third).
+fn svg_data(svg: &str) -> String {
+    let mut out = String::with_capacity(svg.len() + svg.len() / 8);
+    for c in svg.chars() {
+        match c {
+            '"' => out.push('\''),
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '&' => out.push_str("%26"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unescape_xml(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -708,8 +875,8 @@ mod tests {
     fn label_matrix_renders_and_validates() {
         let ((_, l), n) = (sample(), names(2));
         let svg = render(|a| label_matrix(a, &n, l.view(), "Labels")).unwrap();
-        // 4 anomalous cells + 3 anomalous rows (4, 17, 18).
-        assert_eq!(count(&svg, "<polyline", "stroke=\"#FF0000\""), 7);
+        // runs of flagged rows: feat_0 at 4 and 18, feat_1 at 17-18, any feature at 4 and 17-18
+        assert_eq!(count(&svg, "<rect", "fill=\"#FF0000\""), 5);
         for text in ["Labels", "feat_0", "feat_1", "anomaly (row)"] {
             assert!(svg.contains(text), "missing {text}");
         }
@@ -719,7 +886,7 @@ mod tests {
     }
 
     #[test]
-    fn label_matrix_draws_per_anomaly_not_per_cell() {
+    fn label_matrix_draws_runs_of_pixels_not_cells() {
         let l = Array2::from_shape_fn((10_000, 5), |(i, j)| u8::from((i * 7 + j * 13) % 20 == 0));
         let cells = l.iter().filter(|&&x| x == 1).count();
         let rows = l
@@ -729,8 +896,13 @@ mod tests {
             .count();
         let n = names(5);
         let svg = render(|a| label_matrix(a, &n, l.view(), "big")).unwrap();
-        assert_eq!(cells, 2500);
-        assert_eq!(count(&svg, "<polyline", "#FF0000"), cells + rows);
+        assert_eq!((cells, rows), (2500, 2500));
+        let marks = count(&svg, "<rect", "#FF0000");
+        assert!(
+            marks > 0 && marks < cells / 2,
+            "{marks} marks for {cells} cells"
+        );
+        assert!(svg.len() < 100_000, "{} bytes", svg.len());
     }
 
     #[test]
