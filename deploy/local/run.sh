@@ -18,6 +18,9 @@
 # Usage: deploy/local/run.sh [stream-writer flags...]
 #   deploy/local/run.sh                      # the full test set, as fast as the server takes it
 #   deploy/local/run.sh --rate 10 --limit 100  # the tutorial's pace, for a demonstration
+#   ONLINE_FEATURES=feature_1,feature_2,feature_3,feature_4,feature_5 deploy/local/run.sh
+#                                            # an online detector per series in the trigger
+#                                            # instead of the served model
 # Environment:
 #   DATA_DIR   where test.csv and model/ are (default: data/, made by the walkthrough if missing)
 #   SINK       JSON lines, one per scored record (default: $DATA_DIR/stream-sink.jsonl)
@@ -100,7 +103,12 @@ if [[ "$(field scored)" != "$rows" ]]; then
     echo "error: $rows rows were sent but $(field scored) were scored" >&2
     exit 1
 fi
-if [[ "$rows" == "$total" && "$(field anomalies)" != "$offline" ]]; then
+if [[ -n "${ONLINE_FEATURES:-}" ]]; then
+    # the trigger ran an online detector per series (local-trigger reads ONLINE_FEATURES): the
+    # served model's offline count does not apply; deploy/lambda/tests/local_cloud.rs checks the
+    # online path against one uninterrupted detector, bit for bit
+    echo "online detector: $(field anomalies) alerts (the offline figure above is the served model's)"
+elif [[ "$rows" == "$total" && "$(field anomalies)" != "$offline" ]]; then
     echo "error: the stream found $(field anomalies) anomalies, offline scoring $offline" >&2
     exit 1
 fi
