@@ -484,6 +484,190 @@ pub fn pr_curve<DB: DrawingBackend>(
     unit_curve(area, points, ap, level, ["recall", "precision"], title)
 }
 
+/// One detector's curve for [`curves`]: its points, a summary for the legend (AUC, AP) and,
+/// optionally, the point where its threshold operates.
+pub struct Curve<'a> {
+    /// Legend name, e.g. `improved (AUC 0.999)`.
+    pub name: String,
+    /// Points in `[0, 1]²`, in curve order.
+    pub points: &'a [(f64, f64)],
+    /// Where the detector's threshold puts it on the curve (drawn as a dot), if known.
+    pub operating_point: Option<(f64, f64)>,
+}
+
+/// The parts of the polyline `points` inside the window `x × y` (Liang-Barsky clipping of each
+/// segment), as runs of connected points: plotters would otherwise clamp points outside a
+/// zoomed window onto its frame and draw lines along the edges.
+fn clip_polyline(points: &[(f64, f64)], x: (f64, f64), y: (f64, f64)) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut open = false;
+    for seg in points.windows(2) {
+        let ((x0, y0), (x1, y1)) = (seg[0], seg[1]);
+        let (dx, dy) = (x1 - x0, y1 - y0);
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        let mut inside = true;
+        for (p, q) in [
+            (-dx, x0 - x.0),
+            (dx, x.1 - x0),
+            (-dy, y0 - y.0),
+            (dy, y.1 - y0),
+        ] {
+            if p == 0.0 {
+                inside &= q >= 0.0;
+            } else {
+                let r = q / p;
+                if p < 0.0 {
+                    t0 = t0.max(r);
+                } else {
+                    t1 = t1.min(r);
+                }
+            }
+        }
+        if !inside || t0 > t1 {
+            open = false;
+            continue;
+        }
+        let a = (x0 + t0 * dx, y0 + t0 * dy);
+        let b = (x0 + t1 * dx, y0 + t1 * dy);
+        if !open || t0 > 0.0 {
+            runs.push(vec![a]);
+        }
+        runs.last_mut().expect("a run was opened").push(b);
+        open = t1 >= 1.0;
+    }
+    runs
+}
+
+/// Which unit-square curve [`curves`] draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CurveKind {
+    /// False positive rate against true positive rate, with the chance diagonal.
+    Roc,
+    /// Recall against precision.
+    PrecisionRecall,
+}
+
+/// Several detectors' ROC or precision-recall curves on one axes, each with its operating point,
+/// and a zoomed inset of the corner where good curves hug the frame (top left for ROC, top
+/// right for PR): comparing recipes needs one picture, not one per recipe.
+pub fn curves<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    kind: CurveKind,
+    curves: &[Curve<'_>],
+    title: &str,
+) -> Result<(), PlotError> {
+    if curves.is_empty() {
+        return input_err("no curves to draw");
+    }
+    for c in curves {
+        check_unit_points(c.points, &c.name)?;
+        if let Some(p) = c.operating_point {
+            check_unit_points(&[p], &c.name)?;
+        }
+    }
+    const PALETTE: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+    ];
+    let (axes, zoom) = match kind {
+        CurveKind::Roc => (
+            ["false positive rate", "true positive rate"],
+            ((0.0, 0.1), (0.9, 1.0)),
+        ),
+        CurveKind::PrecisionRecall => (["recall", "precision"], ((0.9, 1.0), (0.9, 1.0))),
+    };
+    area.fill(&WHITE)?;
+    let (main, inset) = area.split_horizontally(area.dim_in_pixel().0 * 62 / 100);
+    let simplify = |points: &[(f64, f64)], eps: f64| {
+        let mut kept: Vec<(f64, f64)> = Vec::new();
+        for (i, &p) in points.iter().enumerate() {
+            let moved = kept
+                .last()
+                .is_none_or(|&(x, y): &(f64, f64)| (p.0 - x).abs() > eps || (p.1 - y).abs() > eps);
+            if moved || i + 1 == points.len() {
+                kept.push(p);
+            }
+        }
+        kept
+    };
+    let draw_on = |panel: &DrawingArea<DB, Shift>,
+                       x: (f64, f64),
+                       y: (f64, f64),
+                       caption: &str,
+                       legend: bool|
+     -> Result<(), PlotError> {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, CAPTION_FONT)
+            .margin(10)
+            .margin_right(RIGHT_MARGIN)
+            .x_label_area_size(X_LABEL_AREA)
+            .y_label_area_size(Y_LABEL_AREA)
+            .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .label_style(TICK_FONT)
+            .axis_desc_style(AXIS_FONT)
+            .x_labels(5)
+            .y_labels(5)
+            .x_desc(axes[0])
+            .y_desc(axes[1])
+            .draw()?;
+        if kind == CurveKind::Roc {
+            let grey = RGBColor(150, 150, 150);
+            let diagonal = clip_polyline(&[(0.0, 0.0), (1.0, 1.0)], x, y);
+            let s = chart.draw_series(
+                diagonal
+                    .into_iter()
+                    .map(|run| PathElement::new(run, grey.stroke_width(1))),
+            )?;
+            if legend {
+                s.label("chance").legend(line_key(grey.stroke_width(1)));
+            }
+        }
+        let eps = (x.1 - x.0) / 1000.0;
+        for (i, c) in curves.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
+            let inside = |&(px, py): &(f64, f64)| {
+                px >= x.0 - eps && px <= x.1 + eps && py >= y.0 - eps && py <= y.1 + eps
+            };
+            let points: Vec<(f64, f64)> = simplify(c.points, eps);
+            let s = chart.draw_series(
+                clip_polyline(&points, x, y)
+                    .into_iter()
+                    .map(|run| PathElement::new(run, colour.stroke_width(2))),
+            )?;
+            if legend {
+                s.label(c.name.clone())
+                    .legend(line_key(colour.stroke_width(2)));
+            }
+            chart.draw_series(
+                c.operating_point
+                    .iter()
+                    .filter(|p| inside(p))
+                    .map(|&p| Circle::new(p, 5, colour.filled())),
+            )?;
+        }
+        if legend {
+            draw_legend(
+                &mut chart,
+                match kind {
+                    CurveKind::Roc => SeriesLabelPosition::LowerRight,
+                    CurveKind::PrecisionRecall => SeriesLabelPosition::LowerLeft,
+                },
+            )?;
+        }
+        Ok(())
+    };
+    let body_title = format!("{title} (dots: each detector's threshold)");
+    draw_on(&main, (0.0, 1.0), (0.0, 1.0), &body_title, true)?;
+    draw_on(&inset, zoom.0, zoom.1, "zoomed into the corner", false)
+}
+
 /// At most `buckets` points per series that keep every bucket's minimum and maximum, in order:
 /// a 20,000-row series drawn at chart width loses no spike and weighs a fraction of the bytes.
 pub fn thin(values: &[f64], buckets: usize) -> Vec<(f64, f64)> {
@@ -1028,5 +1212,65 @@ mod tests {
             render(|a| score_timeline(a, &bad, "x")),
             "500 values and 10 scores",
         );
+    }
+
+    #[test]
+    fn curves_compare_detectors_with_operating_points_and_a_zoom() {
+        let good: Vec<(f64, f64)> = (0..=100)
+            .map(|i| (i as f64 / 100.0, (i as f64 / 100.0).powf(0.05)))
+            .collect();
+        let poor: Vec<(f64, f64)> = (0..=100)
+            .map(|i| (i as f64 / 100.0, (i as f64 / 100.0).sqrt()))
+            .collect();
+        let list = [
+            Curve {
+                name: "improved (AUC 0.99)".into(),
+                points: &good,
+                operating_point: Some((0.01, 0.95)),
+            },
+            Curve {
+                name: "tutorial (AUC 0.80)".into(),
+                points: &poor,
+                operating_point: Some((0.3, 0.55)),
+            },
+        ];
+        let svg = render(|a| curves(a, CurveKind::Roc, &list, "ROC")).unwrap();
+        for text in [
+            "improved (AUC 0.99)",
+            "tutorial (AUC 0.80)",
+            "chance",
+            "zoomed into the corner",
+            "false positive rate",
+        ] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        // both operating points on the main axes, only the good one inside the zoom
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_input(
+            render(|a| curves(a, CurveKind::PrecisionRecall, &[], "x")),
+            "no curves",
+        );
+        let bad = [Curve {
+            name: "bad".into(),
+            points: &[(0.0, 1.5)],
+            operating_point: None,
+        }];
+        assert_input(render(|a| curves(a, CurveKind::Roc, &bad, "x")), "bad");
+    }
+
+    #[test]
+    fn clipping_keeps_only_what_is_inside_the_window() {
+        let runs = clip_polyline(&[(0.0, 0.0), (1.0, 1.0)], (0.0, 0.1), (0.9, 1.0));
+        assert!(runs.is_empty(), "{runs:?}");
+        let runs = clip_polyline(
+            &[(0.0, 0.5), (0.05, 0.95), (0.2, 1.0)],
+            (0.0, 0.1),
+            (0.9, 1.0),
+        );
+        assert_eq!(runs.len(), 1);
+        let run = &runs[0];
+        assert!((run[0].1 - 0.9).abs() < 1e-12 && (run[0].0 - 0.04444444444444444).abs() < 1e-12);
+        assert!((run.last().unwrap().0 - 0.1).abs() < 1e-12);
+        assert!(run.iter().all(|&(x, y)| (0.0..=0.1 + 1e-12).contains(&x) && (0.9 - 1e-12..=1.0).contains(&y)));
     }
 }
