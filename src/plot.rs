@@ -595,10 +595,10 @@ pub fn curves<DB: DrawingBackend>(
         kept
     };
     let draw_on = |panel: &DrawingArea<DB, Shift>,
-                       x: (f64, f64),
-                       y: (f64, f64),
-                       caption: &str,
-                       legend: bool|
+                   x: (f64, f64),
+                   y: (f64, f64),
+                   caption: &str,
+                   legend: bool|
      -> Result<(), PlotError> {
         let mut chart = ChartBuilder::on(panel)
             .caption(caption, CAPTION_FONT)
