@@ -6,6 +6,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anomaly_kit::nab::{Corpus, score_all_profiles};
+use common::kit;
+
+mod common;
 
 fn nab_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/nab")
@@ -92,13 +95,6 @@ fn published_random_cut_forest_and_windowed_gaussian_scores_are_reproduced() {
     }
 }
 
-fn kit(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_anomaly-kit"))
-        .args(args)
-        .output()
-        .expect("the CLI binary runs")
-}
-
 fn json_lines(out: &std::process::Output) -> HashMap<String, serde_json::Value> {
     assert!(
         out.status.success(),
@@ -174,26 +170,19 @@ fn the_online_detector_beats_random_cut_forest_and_the_causal_baseline() {
 #[test]
 fn nab_scores_do_not_depend_on_the_thread_count() {
     let data = nab_dir();
-    let one = kit(&[
-        "--threads",
-        "1",
-        "nab",
-        "--data",
-        data.to_str().unwrap(),
-        "--detector",
-        "online",
-        "--json",
-    ]);
-    let two = kit(&[
-        "--threads",
-        "2",
-        "nab",
-        "--data",
-        data.to_str().unwrap(),
-        "--detector",
-        "online",
-        "--json",
-    ]);
+    let run = |threads: &str| {
+        kit(&[
+            "--threads",
+            threads,
+            "nab",
+            "--data",
+            data.to_str().unwrap(),
+            "--detector",
+            "online",
+            "--json",
+        ])
+    };
+    let (one, two) = (run("1"), run("2"));
     let strip = |o: &std::process::Output| {
         let mut v = json_lines(o).remove("online").unwrap();
         v.as_object_mut().unwrap().remove("seconds");

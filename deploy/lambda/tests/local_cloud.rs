@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anomaly_kit::frame::{CsvOptions, read_table};
+use anomaly_kit::frame::{CsvOptions, Table, read_table};
 use anomaly_kit::model::ModelArtefact;
 use anomaly_kit::online::{OnlineDetector, OnlineParams};
 use anomaly_kit::stream::{
@@ -293,28 +293,18 @@ async fn a_poison_record_on_the_stream_is_reported_and_the_rest_scored() {
     assert!(failed[0].data().starts_with(b"timestamp,feature_1"));
 }
 
-/// The shards of a stream are consumed at once, each in order: with four shards and 8 series,
-/// every series' predictions equal its offline ones.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shards_are_consumed_concurrently_each_in_order() {
-    use anomaly_kit_stream_writer::{Interleaved, Order, RetryPolicy, RowSource, put_with_retries};
-    let kinesis = local::kinesis().unwrap();
-    let config = local_config(&kinesis.endpoint).await;
-    let client = aws_sdk_kinesis::Client::new(&config);
-    ensure_stream(&client, "shards", 4, Duration::from_secs(10))
-        .await
-        .unwrap();
-    let model = model(true);
-    let names: Vec<String> = (0..8).map(|i| format!("pump-{i}")).collect();
-    let tables: Vec<anomaly_kit::frame::Table> = (0..8)
+/// Eight synthetic series `pump-0` .. `pump-7` of `rows` rows (seeds from `seed`).
+fn eight_series(rows: usize, anomalies: usize, seed: u64) -> (Vec<String>, Vec<Table>) {
+    let names = (0..8).map(|i| format!("pump-{i}")).collect();
+    let tables = (0..8)
         .map(|i| {
             let d = anomaly_kit::synth::SynthParams::tutorial()
-                .rows(120)
-                .anomalies(3)
-                .seed(500 + i)
+                .rows(rows)
+                .anomalies(anomalies)
+                .seed(seed + i)
                 .generate()
                 .unwrap();
-            anomaly_kit::frame::Table {
+            Table {
                 feature_names: d.feature_names.clone(),
                 values: d.values.clone(),
                 labels: None,
@@ -322,14 +312,21 @@ async fn shards_are_consumed_concurrently_each_in_order() {
             }
         })
         .collect();
-    let offline: Vec<Vec<i32>> = tables
-        .iter()
-        .map(|t| model.detector.predict(t.values.view()).unwrap())
-        .collect();
+    (names, tables)
+}
+
+/// Writes the series side by side (one entry per series per call), in order per series.
+async fn put_interleaved(
+    client: &aws_sdk_kinesis::Client,
+    stream: &str,
+    tables: Vec<Table>,
+    names: &[String],
+) {
+    use anomaly_kit_stream_writer::{Interleaved, Order, RetryPolicy, RowSource, put_with_retries};
     let mut source = Interleaved::new(
         tables
             .into_iter()
-            .zip(&names)
+            .zip(names)
             .map(|(t, n)| RowSource::from_table(t, n))
             .collect(),
     );
@@ -339,8 +336,8 @@ async fn shards_are_consumed_concurrently_each_in_order() {
             break;
         }
         put_with_retries(
-            &client,
-            "shards",
+            client,
+            stream,
             batch,
             &RetryPolicy::default(),
             Order::PerSeries,
@@ -348,6 +345,25 @@ async fn shards_are_consumed_concurrently_each_in_order() {
         .await
         .unwrap();
     }
+}
+
+/// The shards of a stream are consumed at once, each in order: with four shards and 8 series,
+/// every series' predictions equal its offline ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_are_consumed_concurrently_each_in_order() {
+    let kinesis = local::kinesis().unwrap();
+    let config = local_config(&kinesis.endpoint).await;
+    let client = aws_sdk_kinesis::Client::new(&config);
+    ensure_stream(&client, "shards", 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let model = model(true);
+    let (names, tables) = eight_series(120, 3, 500);
+    let offline: Vec<Vec<i32>> = tables
+        .iter()
+        .map(|t| model.detector.predict(t.values.view()).unwrap())
+        .collect();
+    put_interleaved(&client, "shards", tables, &names).await;
     let (addr, _stop) = start_server(model).await;
     let endpoint = sagemaker_at(addr).await;
     let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
@@ -393,7 +409,6 @@ async fn shards_are_consumed_concurrently_each_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_detectors_learn_through_kinesis_with_state_in_dynamodb() {
     use anomaly_kit::stream::OnlineModel;
-    use anomaly_kit_stream_writer::{Interleaved, Order, RetryPolicy, RowSource, put_with_retries};
     let kinesis = local::kinesis().unwrap();
     let dynamo = local::dynamodb().unwrap();
     let client = aws_sdk_kinesis::Client::new(&local_config(&kinesis.endpoint).await);
@@ -405,23 +420,7 @@ async fn online_detectors_learn_through_kinesis_with_state_in_dynamodb() {
         "online-states",
     );
     store.ensure_table().await.unwrap();
-    let names: Vec<String> = (0..8).map(|i| format!("pump-{i}")).collect();
-    let tables: Vec<anomaly_kit::frame::Table> = (0..8)
-        .map(|i| {
-            let d = anomaly_kit::synth::SynthParams::tutorial()
-                .rows(400)
-                .anomalies(8)
-                .seed(700 + i)
-                .generate()
-                .unwrap();
-            anomaly_kit::frame::Table {
-                feature_names: d.feature_names.clone(),
-                values: d.values.clone(),
-                labels: None,
-                index: None,
-            }
-        })
-        .collect();
+    let (names, tables) = eight_series(400, 8, 700);
     let model = OnlineModel {
         feature_names: tables[0].feature_names.clone(),
         params: OnlineParams {
@@ -446,28 +445,7 @@ async fn online_detectors_learn_through_kinesis_with_state_in_dynamodb() {
                 .collect()
         })
         .collect();
-    let mut source = Interleaved::new(
-        tables
-            .into_iter()
-            .zip(&names)
-            .map(|(t, n)| RowSource::from_table(t, n))
-            .collect(),
-    );
-    loop {
-        let batch = source.next_batch(500).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        put_with_retries(
-            &client,
-            "online",
-            batch,
-            &RetryPolicy::default(),
-            Order::PerSeries,
-        )
-        .await
-        .unwrap();
-    }
+    put_interleaved(&client, "online", tables, &names).await;
     let failures = InMemoryFailures::default();
     let consumer = Consumer::learning(&model, &store, &failures);
     let streamed = std::sync::Mutex::new(BTreeMap::<String, Vec<(u64, (i32, u64))>>::new());
