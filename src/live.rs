@@ -171,7 +171,7 @@ impl LiveScorer {
                     .into_iter()
                     .map(|row| {
                         let step = d.update(&row.to_vec()).map_err(|e| failed(e.to_string()))?;
-                        Ok(if step.alert { -1 } else { 1 })
+                        Ok(step.prediction())
                     })
                     .collect()
             }

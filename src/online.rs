@@ -265,6 +265,14 @@ pub struct Step {
     pub zscore: Option<f64>,
 }
 
+impl Step {
+    /// The stream's prediction for the record: -1 for an alert, 1 otherwise (the served
+    /// model's encoding, so consumers and sinks read both alike).
+    pub fn prediction(&self) -> i32 {
+        if self.alert { -1 } else { 1 }
+    }
+}
+
 /// Exponentially weighted mean and variance (West's update), `alpha = 1 / span`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Ewm {

@@ -395,6 +395,21 @@ fn check_unit_points(points: &[(f64, f64)], what: &str) -> Result<(), PlotError>
     Ok(())
 }
 
+/// A curve over 10,000 thresholds has far more points than pixels: keeps each point that moved
+/// more than `eps` from the last one kept, and the last point.
+fn keep_corners(points: &[(f64, f64)], eps: f64) -> Vec<(f64, f64)> {
+    let mut kept: Vec<(f64, f64)> = Vec::with_capacity(points.len().min(4_000));
+    for (i, &p) in points.iter().enumerate() {
+        let moved = kept
+            .last()
+            .is_none_or(|&(x, y): &(f64, f64)| (p.0 - x).abs() > eps || (p.1 - y).abs() > eps);
+        if moved || i + 1 == points.len() {
+            kept.push(p);
+        }
+    }
+    kept
+}
+
 /// Shared layout for ROC and PR: unit square, a grey reference line, the curve in
 /// blue with `curve_label` in the legend.
 fn unit_curve<DB: DrawingBackend>(
@@ -426,18 +441,11 @@ fn unit_curve<DB: DrawingBackend>(
         .draw_series(LineSeries::new(reference.0, grey.stroke_width(1)))?
         .label(reference.1)
         .legend(line_key(grey.stroke_width(1)));
-    // a curve over 10,000 thresholds has far more points than pixels: keep the corners
-    let mut kept: Vec<(f64, f64)> = Vec::with_capacity(points.len().min(4_000));
-    for (i, &p) in points.iter().enumerate() {
-        let moved = kept
-            .last()
-            .is_none_or(|&(x, y): &(f64, f64)| (p.0 - x).abs() > 1e-3 || (p.1 - y).abs() > 1e-3);
-        if moved || i + 1 == points.len() {
-            kept.push(p);
-        }
-    }
     chart
-        .draw_series(LineSeries::new(kept, BLUE.stroke_width(2)))?
+        .draw_series(LineSeries::new(
+            keep_corners(points, 1e-3),
+            BLUE.stroke_width(2),
+        ))?
         .label(curve)
         .legend(line_key(BLUE.stroke_width(2)));
     draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
@@ -582,18 +590,6 @@ pub fn curves<DB: DrawingBackend>(
     };
     area.fill(&WHITE)?;
     let (main, inset) = area.split_horizontally(area.dim_in_pixel().0 * 62 / 100);
-    let simplify = |points: &[(f64, f64)], eps: f64| {
-        let mut kept: Vec<(f64, f64)> = Vec::new();
-        for (i, &p) in points.iter().enumerate() {
-            let moved = kept
-                .last()
-                .is_none_or(|&(x, y): &(f64, f64)| (p.0 - x).abs() > eps || (p.1 - y).abs() > eps);
-            if moved || i + 1 == points.len() {
-                kept.push(p);
-            }
-        }
-        kept
-    };
     let draw_on = |panel: &DrawingArea<DB, Shift>,
                    x: (f64, f64),
                    y: (f64, f64),
@@ -635,7 +631,7 @@ pub fn curves<DB: DrawingBackend>(
             let inside = |&(px, py): &(f64, f64)| {
                 px >= x.0 - eps && px <= x.1 + eps && py >= y.0 - eps && py <= y.1 + eps
             };
-            let points: Vec<(f64, f64)> = simplify(c.points, eps);
+            let points = keep_corners(c.points, eps);
             let s = chart.draw_series(
                 clip_polyline(&points, x, y)
                     .into_iter()
@@ -799,13 +795,7 @@ pub fn score_timeline<DB: DrawingBackend>(
         )?
         .label("window missed")
         .legend(move |(x, y)| TriangleMarker::new((x, y), 6, orange.filled()));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(TICK_FONT)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     let mut scores = ChartBuilder::on(&bottom)
         .margin(8)
         .margin_right(RIGHT_MARGIN)
@@ -831,13 +821,7 @@ pub fn score_timeline<DB: DrawingBackend>(
         ))?
         .label(format!("threshold {:.4}", t.threshold))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED));
-    scores
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(TICK_FONT)
-        .position(SeriesLabelPosition::LowerLeft)
-        .draw()?;
+    draw_legend(&mut scores, SeriesLabelPosition::LowerLeft)?;
     Ok(())
 }
 

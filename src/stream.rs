@@ -515,13 +515,7 @@ impl<'a> Consumer<'a> {
         store: &'a dyn StateStore,
         failures: &'a dyn FailureSink,
     ) -> Self {
-        Self {
-            scoring: Scoring::Endpoint(endpoint),
-            store,
-            failures,
-            outputs: None,
-            max_request_bytes: MAX_REQUEST_BYTES,
-        }
+        Self::scoring_with(Scoring::Endpoint(endpoint), store, failures)
     }
 
     /// A consumer that scores with an [`OnlineDetector`] per series, learning from every record
@@ -556,8 +550,16 @@ impl<'a> Consumer<'a> {
         store: &'a dyn StateStore,
         failures: &'a dyn FailureSink,
     ) -> Self {
+        Self::scoring_with(Scoring::Learning(model), store, failures)
+    }
+
+    fn scoring_with(
+        scoring: Scoring<'a>,
+        store: &'a dyn StateStore,
+        failures: &'a dyn FailureSink,
+    ) -> Self {
         Self {
-            scoring: Scoring::Learning(model),
+            scoring,
             store,
             failures,
             outputs: None,
@@ -806,7 +808,7 @@ fn learn(
                 id: p.incoming.id.to_string(),
                 series: Some(p.series.clone()),
                 row: p.record.get(ROW_KEY).and_then(Value::as_u64),
-                prediction: if step.alert { -1 } else { 1 },
+                prediction: step.prediction(),
                 score: Some(step.score),
                 warming_up: step.warming_up,
             }),
@@ -1253,7 +1255,7 @@ mod tests {
             let mut d = OnlineDetector::new(model.params.clone(), 1).unwrap();
             for row in 0..n {
                 let step = d.update(&[value(series, row)]).unwrap();
-                let expected = (if step.alert { -1 } else { 1 }, step.score.to_bits());
+                let expected = (step.prediction(), step.score.to_bits());
                 assert_eq!(
                     got[&(format!("s{series}"), row as u64)],
                     expected,

@@ -440,7 +440,7 @@ async fn online_detectors_learn_through_kinesis_with_state_in_dynamodb() {
                 .into_iter()
                 .map(|r| {
                     let s = d.update(&r.to_vec()).unwrap();
-                    (if s.alert { -1 } else { 1 }, s.score.to_bits())
+                    (s.prediction(), s.score.to_bits())
                 })
                 .collect()
         })
