@@ -511,9 +511,16 @@ fn sweep(rows: &[(f64, Place)], n_windows: usize, profile: &Profile) -> ProfileS
     let (mut n_detected, mut n_fp) = (0, 0);
     let mut best = (f64::NEG_INFINITY, 1.1, 0, 0); // (raw, threshold, detected, fp)
     let mut threshold = 1.1;
-    for &(score, place) in rows {
+    // re-summed as NAB does (so rounding follows its order), but only when a threshold's
+    // total is read, not after every row
+    let resum = |fp_part: f64, window_part: &[f64]| fp_part + window_part.iter().sum::<f64>();
+    for (i, &(score, place)) in rows.iter().enumerate() {
         if score != threshold {
-            // the total so far is the score of the previous threshold
+            // the total so far is the score of the previous threshold (the null score before
+            // the first row)
+            if i > 0 {
+                total = resum(fp_part, &window_part);
+            }
             if total > best.0 {
                 best = (total, threshold, n_detected, n_fp);
             }
@@ -536,8 +543,9 @@ fn sweep(rows: &[(f64, Place)], n_windows: usize, profile: &Profile) -> ProfileS
                 }
             }
         }
-        // re-summed as NAB does, so rounding follows the same order of magnitude
-        total = fp_part + window_part.iter().sum::<f64>();
+    }
+    if !rows.is_empty() {
+        total = resum(fp_part, &window_part);
     }
     if total > best.0 {
         best = (total, threshold, n_detected, n_fp);
