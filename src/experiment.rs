@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::detector::{Detector, DetectorError, DetectorSpec, ThresholdRule};
 use crate::features::DEFAULT_WINDOW;
 use crate::frame;
-use crate::metrics::{self, Evaluation};
+use crate::metrics::{self, ConfusionMatrix, Evaluation};
 use crate::model::{ModelArtefact, TrainingInfo};
 use crate::plot;
 use crate::synth::{self, SynthParams, Synthetic, Trend};
@@ -700,5 +700,45 @@ pub fn trends_frame(
         trends
             .iter()
             .flat_map(|t| [&t.tutorial, &t.threshold_only, &t.improved]),
+    )
+}
+
+/// Confusion matrices as 2 × 2 tables, stacked one recipe under the other: for each recipe a row
+/// of anomalous rows and a row of normal rows, split into flagged and not flagged. A matrix read
+/// as a table shows what one F1 figure hides: which of the two mistakes a recipe makes.
+///
+/// ```
+/// use anomaly_kit::experiment::confusion_frame;
+/// use anomaly_kit::metrics::ConfusionMatrix;
+/// let cm = ConfusionMatrix::new(&[true, true, false, false], &[true, false, true, false])?;
+/// let frame = confusion_frame(&[("demo", &cm)])?;
+/// assert_eq!(frame.shape(), (2, 4));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn confusion_frame(
+    matrices: &[(&str, &ConfusionMatrix)],
+) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let mut recipe = Vec::new();
+    let mut actual = Vec::new();
+    let mut flagged = Vec::new();
+    let mut not_flagged = Vec::new();
+    for (name, cm) in matrices {
+        recipe.extend([name.to_string(), name.to_string()]);
+        actual.extend(["anomalous", "normal"]);
+        flagged.extend([
+            format!("{} true positives", cm.true_positives),
+            format!("{} false positives", cm.false_positives),
+        ]);
+        not_flagged.extend([
+            format!("{} missed (false negatives)", cm.false_negatives),
+            format!("{} true negatives", cm.true_negatives),
+        ]);
+    }
+    df!(
+        "recipe" => recipe,
+        "actual" => actual,
+        "flagged" => flagged,
+        "not_flagged" => not_flagged
     )
 }
