@@ -11,12 +11,41 @@ error's text on the output channel only, so it is read from the cell's outputs.)
 """
 
 import argparse
+import queue
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+from nbclient.exceptions import CellExecutionComplete
+from nbclient.util import ensure_async
 from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
+
+
+class StragglerAwareExecutor(ExecutePreprocessor):
+    """An ExecutePreprocessor that waits a moment for a cell's late output.
+
+    evcxr can publish a cell's last stdout line after the cell's `idle` status (evcxr issue
+    #353: its iopub thread races the shell reply); nbclient stops reading at `idle`, so the line
+    was lost now and then and the rerun check reported a missing line. After `idle`, this keeps
+    reading the same cell's messages for `GRACE` seconds.
+    """
+
+    GRACE = 0.25
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        deadline = time.monotonic() + self.GRACE
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
+            except queue.Empty:
+                return
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    pass
 
 
 def failed_cell(nb):
@@ -37,7 +66,7 @@ def main():
 
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)
-        executor = ExecutePreprocessor(
+        executor = StragglerAwareExecutor(
             kernel_name="rust",
             timeout=args.timeout,
             startup_timeout=120,
