@@ -393,6 +393,62 @@ impl SeriesScorer<'_> {
 mod tests {
     use super::*;
     use crate::synth::SynthParams;
+    use crate::test_support::any_finite;
+    use proptest::prelude::*;
+
+    /// Both recipes, fitted without labels (so any data can train them).
+    fn unlabelled_recipes() -> [DetectorSpec; 2] {
+        [
+            DetectorSpec::tutorial(1),
+            DetectorSpec {
+                threshold: ThresholdRule::Forest,
+                ..DetectorSpec::improved(3, 1)
+            },
+        ]
+    }
+
+    /// Values the contract accepts, at the edges of `f64`: a series holding `1.7e308` and
+    /// `-1.7e308`, or `9e307` twice, once overflowed the trailing median and answered 500.
+    #[test]
+    fn extreme_finite_values_train_and_score() {
+        let names = vec!["a".to_string()];
+        for series in [
+            vec![1.7e308, -1.7e308, 1.0, 2.0],
+            vec![9e307, 9e307, 9e307, 1.0],
+        ] {
+            let x = Array2::from_shape_vec((series.len(), 1), series.clone()).unwrap();
+            for spec in unlabelled_recipes() {
+                let detector = spec.fit(&names, x.view(), None).unwrap();
+                let scored = detector
+                    .score_request(&Rows::new(x.clone(), vec![None; series.len()]))
+                    .unwrap();
+                assert!(
+                    scored.scores.iter().all(|s| s.is_finite()),
+                    "{series:?}: {:?}",
+                    scored.scores
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Training and scoring are finite on any finite input, whatever its magnitude.
+        #[test]
+        fn any_finite_input_trains_and_scores_finitely(
+            values in prop::collection::vec(any_finite(), 8..80),
+        ) {
+            let n = values.len() / 2;
+            let x = Array2::from_shape_vec((n, 2), values[..2 * n].to_vec()).unwrap();
+            let names = vec!["a".to_string(), "b".to_string()];
+            for spec in unlabelled_recipes() {
+                let detector = spec.fit(&names, x.view(), None).unwrap();
+                prop_assert!(detector.threshold().is_finite());
+                let scored = detector.score_series(x.view()).unwrap();
+                prop_assert!(scored.scores.iter().all(|s| s.is_finite()), "{:?}", scored.scores);
+            }
+        }
+    }
 
     #[test]
     fn streaming_equals_batch() {

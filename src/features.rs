@@ -191,13 +191,20 @@ impl TrailingMedian {
         match n {
             0 => None,
             _ if n % 2 == 1 => Some(self.sorted[n / 2]),
-            _ => Some((self.sorted[n / 2 - 1] + self.sorted[n / 2]) / 2.0),
+            // `midpoint` is `(a + b) / 2` bit for bit while that cannot overflow, and halves
+            // first when it could (two values near `f64::MAX` would otherwise sum to infinity)
+            _ => Some(self.sorted[n / 2 - 1].midpoint(self.sorted[n / 2])),
         }
     }
 
     /// `x - median(previous values)` (0 when there is no previous value), then remembers `x`.
+    ///
+    /// The difference of two finite values can exceed `f64::MAX` (`1.7e308 - -1.7e308`); it
+    /// saturates at `±f64::MAX`, so every finite input has a finite residual.
     pub fn residual(&mut self, x: f64) -> f64 {
-        let residual = self.median().map_or(0.0, |m| x - m);
+        let residual = self
+            .median()
+            .map_or(0.0, |m| crate::numeric::difference(x, m));
         self.push(x);
         residual
     }
@@ -221,8 +228,24 @@ impl TrailingMedian {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::any_finite;
     use ndarray::Array2;
     use proptest::prelude::*;
+
+    /// Every finite input, up to `±f64::MAX`, has a finite median and residual (the sum of two
+    /// values near `f64::MAX` and the difference of two of opposite sign overflow naively).
+    #[test]
+    fn extreme_values_give_finite_medians_and_residuals() {
+        let mut w = TrailingMedian::new(2);
+        assert_eq!(w.residual(1.7e308), 0.0);
+        assert_eq!(w.residual(-1.7e308), -f64::MAX); // saturated, not -inf
+        assert_eq!(w.median(), Some(0.0));
+        let mut w = TrailingMedian::new(2);
+        w.residual(9e307);
+        w.residual(9e307);
+        assert_eq!(w.median(), Some(9e307)); // not inf
+        assert_eq!(w.residual(-f64::MAX), -f64::MAX);
+    }
 
     #[test]
     fn median_of_even_and_odd_windows() {
@@ -279,6 +302,19 @@ mod tests {
                 for (a, b) in streamed.iter().zip(batch.row(i)) {
                     prop_assert_eq!(a.to_bits(), b.to_bits());
                 }
+            }
+        }
+
+        #[test]
+        fn residuals_are_finite_on_any_finite_input(
+            window in 1usize..6,
+            values in prop::collection::vec(any_finite(), 1..40),
+        ) {
+            let mut w = TrailingMedian::new(window);
+            for &x in &values {
+                let r = w.residual(x);
+                prop_assert!(r.is_finite(), "residual of {x} is {r}");
+                prop_assert!(w.median().is_some_and(f64::is_finite));
             }
         }
 

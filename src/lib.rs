@@ -41,6 +41,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod nab;
+pub mod numeric;
 pub mod online;
 pub mod plot;
 pub mod rng;
@@ -56,3 +57,18 @@ pub use ndarray;
 pub use plotters;
 pub use polars;
 pub use serde_json;
+
+#[cfg(test)]
+mod test_support {
+    use proptest::prelude::*;
+
+    /// Any finite `f64`: normal values of every magnitude up to `±f64::MAX`, subnormals, `±0.0`,
+    /// the extremes themselves, and everyday values — what a client may legally send.
+    pub fn any_finite() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            3 => prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO,
+            1 => prop::sample::select(vec![f64::MAX, -f64::MAX, 9e307, -9e307, f64::MIN_POSITIVE, -0.0, 0.0]),
+            2 => -1e3..1e3f64,
+        ]
+    }
+}

@@ -61,6 +61,7 @@ use crate::forest::{
     Contamination, IsolationForest, IsolationForestParams, IsolationTree, MaxSamples,
     average_path_length,
 };
+use crate::numeric::{difference, mean_of, saturate};
 
 /// Errors from the online detectors.
 #[derive(Debug, thiserror::Error)]
@@ -295,10 +296,12 @@ impl Ewm {
         // a plain mean for the first `span` values, exponential after: early values are not
         // given the weight of a long history
         let alpha = (1.0 / self.n as f64).max(1.0 / span);
-        let diff = x - self.mean;
+        // saturating steps: values near ±f64::MAX must not make the statistics infinite (the
+        // plain operations' bits are kept whenever they are finite)
+        let diff = difference(x, self.mean);
         let incr = alpha * diff;
-        self.mean += incr;
-        self.var = (1.0 - alpha) * (self.var + diff * incr);
+        self.mean = saturate(self.mean + incr);
+        self.var = saturate((1.0 - alpha) * saturate(self.var + saturate(diff * incr)));
     }
 
     fn sd(&self) -> f64 {
@@ -332,12 +335,12 @@ impl Likelihood {
             self.recent.pop_front();
         }
         self.recent.push_back(raw);
-        let short = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        let short = mean_of(self.recent.iter().copied(), self.recent.len()).unwrap_or(raw);
         let sd = self.long.sd().max(1e-6 * self.long.mean.abs()).max(1e-12);
         let likelihood = if self.long.n < 2 {
             0.5
         } else {
-            normal_cdf((short - self.long.mean) / sd)
+            normal_cdf(difference(short, self.long.mean) / sd)
         };
         self.long.update(raw, p.likelihood_span);
         likelihood
@@ -368,9 +371,9 @@ impl ZScores {
                 0.0
             } else {
                 let sd = e.sd();
-                let diff = (x - e.mean).abs();
+                let diff = difference(x, e.mean).abs();
                 if sd > 0.0 {
-                    diff / sd
+                    saturate(diff / sd)
                 } else if diff > 0.0 {
                     // a series flat until now moved: as unusual as a z-score gets here
                     1e3
@@ -384,7 +387,7 @@ impl ZScores {
             worst = worst.max(z(&self.values[c], x));
             self.values[c].update(x, span);
             if let Some(prev) = &self.previous {
-                let change = x - prev[c];
+                let change = difference(x, prev[c]);
                 worst = worst.max(z(&self.changes[c], change));
                 self.changes[c].update(change, span);
             }
@@ -454,7 +457,7 @@ fn forest_row<'r>(
     out.extend_from_slice(now);
     for &lag in &p.lags {
         let then = back(lag);
-        out.extend((0..d).map(|c| now[c] - then[c]));
+        out.extend((0..d).map(|c| difference(now[c], then[c])));
     }
 }
 
@@ -591,7 +594,7 @@ impl Range {
         for (c, &x) in row.iter().enumerate() {
             let (lo, hi) = (self.min[c], self.max[c]);
             if lo <= hi && tolerance >= 0.0 {
-                let pad = (hi - lo) * tolerance;
+                let pad = saturate(difference(hi, lo) * tolerance);
                 novel |= x > hi + pad || x < lo - pad;
             }
             self.min[c] = lo.min(x);
@@ -816,7 +819,7 @@ impl WindowedGaussian {
         let score = if self.window.is_empty() {
             0.0
         } else {
-            let z = (value - self.mean).abs() / self.sd;
+            let z = difference(value, self.mean).abs() / self.sd;
             // 1 - P(X > |x - mean|)
             1.0 - 0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
         };
@@ -836,13 +839,14 @@ impl WindowedGaussian {
 
     fn refresh(&mut self) {
         let n = self.window.len() as f64;
-        self.mean = self.window.iter().sum::<f64>() / n;
-        let var = self
-            .window
-            .iter()
-            .map(|v| (v - self.mean).powi(2))
-            .sum::<f64>()
-            / n;
+        self.mean = mean_of(self.window.iter().copied(), self.window.len()).unwrap_or(0.0);
+        let var = saturate(
+            self.window
+                .iter()
+                .map(|&v| saturate(difference(v, self.mean).powi(2)))
+                .sum::<f64>()
+                / n,
+        );
         self.sd = if var > 0.0 { var.sqrt() } else { 1e-6 };
     }
 }
@@ -981,6 +985,26 @@ mod tests {
         json["n_features"] = 2.into();
         let err = OnlineDetector::from_state(serde_json::from_value(json).unwrap()).unwrap_err();
         assert!(err.to_string().contains("inconsistent"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any finite records, up to `±f64::MAX`, give scores in `[0, 1]` (no overflow to
+        /// infinity and on to NaN in the running statistics or the shingles' changes).
+        #[test]
+        fn any_finite_records_score_in_the_unit_interval(
+            values in proptest::collection::vec(crate::test_support::any_finite(), 300..400),
+        ) {
+            let params = OnlineParams { silent_records: 0, ..OnlineParams::default() };
+            let mut detector = OnlineDetector::new(params, 1).unwrap();
+            let mut gaussian = WindowedGaussian::default();
+            for &v in &values {
+                let step = detector.update(&[v]).unwrap();
+                proptest::prop_assert!((0.0..=1.0).contains(&step.score), "{v}: {step:?}");
+                let g = gaussian.update(v);
+                proptest::prop_assert!((0.0..=1.0).contains(&g), "{v}: {g}");
+            }
+        }
     }
 
     #[test]

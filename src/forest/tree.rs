@@ -192,7 +192,14 @@ fn choose_split(
             hi = hi.max(v);
         }
         if hi > lo {
-            let mut threshold = lo + (hi - lo) * rng.random::<f64>();
+            let u = rng.random::<f64>();
+            let mut threshold = lo + (hi - lo) * u;
+            if !threshold.is_finite() {
+                // `hi - lo` overflows when the range spans more than `f64::MAX` (values near
+                // both extremes); the convex form cannot, and is only needed then, so every
+                // other split keeps its bits
+                threshold = lo * (1.0 - u) + hi * u;
+            }
             if threshold >= hi {
                 // rounding can land on the maximum, which would send every row left
                 threshold = lo;
@@ -351,6 +358,18 @@ mod tests {
         assert_eq!(t.path_length(&[0.0]), 1.0);
         assert_eq!(t.path_length(&[1.0]), 1.0);
         assert_eq!(t.path_length(&[-5.0]), 1.0);
+    }
+
+    /// A range wider than `f64::MAX` (values near both extremes) still splits at a finite
+    /// threshold strictly between them.
+    #[test]
+    fn a_range_wider_than_f64_max_splits_finitely() {
+        let t = grow(&[-f64::MAX, f64::MAX], 1);
+        assert_eq!(t.n_nodes(), 3);
+        let (_, threshold, _) = t.split(0).expect("the root splits");
+        assert!(threshold.is_finite() && threshold < f64::MAX, "{threshold}");
+        assert_eq!(t.path_length(&[-f64::MAX]), 1.0);
+        assert_eq!(t.path_length(&[f64::MAX]), 1.0);
     }
 
     #[test]
