@@ -70,7 +70,7 @@ pub fn series_name(series: Option<&str>) -> &str {
 }
 
 /// Why a request cannot be scored. Every variant is the client's problem (4xx), never a 500.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum ContractError {
     #[error("unsupported content type '{0}': send application/json or text/csv")]
     UnsupportedMediaType(String),
@@ -97,8 +97,10 @@ pub enum ContractError {
         got: usize,
         names: String,
     },
-    #[error("row {row}: series must be a string or a number")]
-    BadSeries { row: usize },
+    /// A series that is not a string. Numbers are refused rather than turned into text: `1`
+    /// and `"1"` would silently be one series, and context keys (JSON object keys) are strings.
+    #[error("row {row}: series must be a string, got {found}")]
+    BadSeries { row: usize, found: String },
     #[error("context of series '{series}', row {row}: {problem}")]
     BadContext {
         series: String,
@@ -371,20 +373,53 @@ fn describe(v: &Value) -> String {
     }
 }
 
-fn truncate(s: &str) -> String {
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_string()
+/// Characters of a client's value quoted back in an error message, at most: enough to
+/// recognise it, never a whole 20 MB cell.
+pub const MAX_QUOTED_CHARS: usize = 40;
+
+/// `s` cut to [`MAX_QUOTED_CHARS`] characters, with `…` when something was left out: the one
+/// way an error quotes what a client sent.
+///
+/// ```
+/// use anomaly_kit::contract::{bounded, MAX_QUOTED_CHARS};
+/// assert_eq!(bounded("1.5x"), "1.5x");
+/// let long = "9".repeat(20_000_000);
+/// assert_eq!(bounded(&long).chars().count(), MAX_QUOTED_CHARS + 1);
+/// ```
+pub fn bounded(s: &str) -> String {
+    match s.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
     }
+}
+
+/// [`bounded`], in place.
+pub fn truncate_for_message(s: &mut String) {
+    if let Some((cut, _)) = s.char_indices().nth(MAX_QUOTED_CHARS) {
+        s.truncate(cut);
+        s.push('…');
+    }
+}
+
+fn truncate(s: &str) -> String {
+    bounded(s)
 }
 
 pub(crate) fn series_of(v: Option<&Value>, row: usize) -> Result<Option<String>, ContractError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(ContractError::BadSeries { row }),
+        Some(Value::Number(n)) => {
+            let n = bounded(&n.to_string());
+            Err(ContractError::BadSeries {
+                row,
+                found: format!("the number {n} (send it as the string \"{n}\")"),
+            })
+        }
+        Some(other) => Err(ContractError::BadSeries {
+            row,
+            found: format!("a JSON {}", json_kind(other)),
+        }),
     }
 }
 
@@ -472,7 +507,12 @@ fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
         None => return Err(ContractError::NoRows),
         Some(r) => r.map_err(|e| ContractError::MalformedCsv(e.to_string()))?,
     };
-    let is_header = first.iter().any(|f| f.parse::<f64>().is_err());
+    // A header names a column the model reads (or the series), or holds no number at all; a
+    // first row of numbers with one bad cell is data, and its error names that cell.
+    let is_header = first
+        .iter()
+        .any(|f| f == SERIES_KEY || names.iter().any(|n| n == f))
+        || first.iter().all(|f| f.parse::<f64>().is_err());
     // column of each model feature, and of the series (header only)
     let (columns, series_at, data_rows) = if is_header {
         let header: Vec<&str> = first.iter().collect();
@@ -540,7 +580,7 @@ fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
 mod fast {
     use std::fmt;
 
-    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
     use super::{Rows, SERIES_KEY, Value, series_of};
 
@@ -609,7 +649,10 @@ mod fast {
                     series = series_of(Some(&map.next_value::<Value>()?), row)
                         .map_err(de::Error::custom)?;
                 } else {
-                    map.next_value::<IgnoredAny>()?;
+                    // read as a `Value`, exactly as the general path does, so both refuse the
+                    // same documents: invalid UTF-8 or a lone surrogate in a string, nesting
+                    // past serde_json's depth limit (skipping with `IgnoredAny` let them pass)
+                    map.next_value::<Value>()?;
                 }
             }
             if records.flat[start..].iter().any(|v| v.is_nan()) {
@@ -628,6 +671,24 @@ mod tests {
 
     fn names() -> Vec<String> {
         vec!["feature_1".into(), "feature_2".into()]
+    }
+
+    /// A JSON number text for any finite `f64` (Rust's shortest round-trip form).
+    fn any_finite_json_number() -> impl Strategy<Value = String> {
+        crate::test_support::any_finite().prop_map(|v| format!("{v:?}"))
+    }
+
+    /// The raw bytes of a value under an ignored key: ordinary, or one the general path refuses.
+    fn extra_value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(br#""2020-01-01 00:00:00""#.to_vec()),
+            Just(br#"{"nested": [1, 2, {"x": null}]}"#.to_vec()),
+            Just(b"\"caf\xe9\"".to_vec()), // invalid UTF-8 in a string
+            Just(br#""\ud800""#.to_vec()), // a lone surrogate
+            Just(br#""\udc00\ud800x""#.to_vec()), // surrogates in the wrong order
+            (1usize..300).prop_map(|d| [vec![b'['; d], vec![b']'; d]].concat()), // nesting
+            "[ -~]{0,12}".prop_map(|t| serde_json::to_vec(&t).unwrap()),
+        ]
     }
 
     fn json(body: &str) -> Result<Rows, ContractError> {
@@ -651,14 +712,40 @@ mod tests {
 
     #[test]
     fn series_is_read_from_records_columns_and_csv() {
-        let r = json(r#"[{"feature_1": 1, "feature_2": 2, "series": "pump-7"}, {"feature_1": 1, "feature_2": 2, "series": 3}]"#).unwrap();
-        assert_eq!(r.series, vec![Some("pump-7".into()), Some("3".into())]);
+        let r = json(r#"[{"feature_1": 1, "feature_2": 2, "series": "pump-7"}, {"feature_1": 1, "feature_2": 2}]"#).unwrap();
+        assert_eq!(r.series, vec![Some("pump-7".into()), None]);
+        // a number is not a series name: 3 and "3" would be the same series
+        let e = json(r#"[{"feature_1": 1, "feature_2": 2, "series": 3}]"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"row 0: series must be a string, got the number 3 (send it as the string "3")"#
+        );
         let c = json(r#"{"feature_1": [1], "feature_2": [2], "series": ["a"]}"#).unwrap();
         assert_eq!(c.series, vec![Some("a".into())]);
         let csv =
             parse_request("text/csv", b"series,feature_2,feature_1\nx,2,1\n", &names()).unwrap();
         assert_eq!(csv.series, vec![Some("x".into())]);
         assert_eq!(csv.values.row(0).to_vec(), vec![1.0, 2.0]);
+    }
+
+    /// A headerless body with a bad cell in its first row used to be taken for a header and
+    /// answered "feature 'feature_1' is missing"; it is data, and the error names the cell.
+    #[test]
+    fn a_bad_first_row_of_headerless_csv_names_its_cell() {
+        let e = parse_request("text/csv", b"1.5,oops\n2,3\n", &names()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"row 0: feature 'feature_2' is "oops", not a number"#
+        );
+        // a header that names none of the features says which one is missing
+        let e = parse_request("text/csv", b"x,y\n1,2\n", &names()).unwrap_err();
+        assert!(matches!(e, ContractError::MissingFeature { .. }), "{e}");
+        // a 20 MB cell is quoted in part
+        let body = format!("1,{}\n", "9x".repeat(10_000_000));
+        let e = parse_request("text/csv", body.as_bytes(), &names())
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 200, "{} bytes", e.len());
     }
 
     #[test]
@@ -831,6 +918,51 @@ mod tests {
             let fast = fast::records(&body, &names()).expect("the common shape takes the fast path");
             let general = general_json(&body, &names()).unwrap();
             prop_assert_eq!(fast, general);
+        }
+
+        /// Both JSON paths accept and refuse exactly the same documents, hostile ones
+        /// included: whatever the fast path reads, the general path reads identically, and
+        /// whatever the general path refuses, the fast path does not read.
+        #[test]
+        fn fast_and_general_paths_agree_on_hostile_documents(
+            rows in prop::collection::vec((any_finite_json_number(), any_finite_json_number(), extra_value()), 1..6),
+            garbage_at in prop::option::of(0usize..400),
+            garbage in prop::collection::vec(any::<u8>(), 1..4),
+        ) {
+            let mut body = b"[".to_vec();
+            for (i, (a, b, extra)) in rows.iter().enumerate() {
+                if i > 0 { body.push(b','); }
+                body.extend_from_slice(format!(r#"{{"feature_1": {a}, "note": "#).as_bytes());
+                body.extend_from_slice(extra);
+                body.extend_from_slice(format!(r#", "feature_2": {b}}}"#).as_bytes());
+            }
+            body.push(b']');
+            if let Some(at) = garbage_at {
+                let at = at.min(body.len());
+                body.splice(at..at, garbage.iter().copied());
+            }
+            let general = general_json(&body, &names());
+            // where the fast path declines, the general path decides (and names the problem)
+            if let Some(fast) = fast::records(&body, &names()) {
+                prop_assert_eq!(Ok(fast), general);
+            }
+        }
+
+        /// The parser is total: any bytes, any content type, an answer or an error, no panic;
+        /// and the same bytes give the same answer twice.
+        #[test]
+        fn any_bytes_get_an_answer_or_an_error(
+            body in prop::collection::vec(any::<u8>(), 0..300),
+            json_like in any::<bool>(),
+        ) {
+            let body = if json_like { [b"[{\"feature_1\": ".as_slice(), &body].concat() } else { body };
+            for content_type in ["application/json", "text/csv"] {
+                let first = parse_request(content_type, &body, &names());
+                prop_assert_eq!(first.clone(), parse_request(content_type, &body, &names()));
+                if let Err(e) = first {
+                    prop_assert!(e.to_string().len() < 600, "{} bytes", e.to_string().len());
+                }
+            }
         }
 
         #[test]

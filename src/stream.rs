@@ -832,7 +832,15 @@ fn decode<'a>(r: &Incoming<'a>) -> Result<Pending<'a>, FailedRecord> {
                 series: contract::series_name(s.as_deref()).to_string(),
                 record: Value::Object(map),
             }),
-            Err(_) => fail(None, "series must be a string or a number".into()),
+            Err(e) => fail(
+                None,
+                match e {
+                    contract::ContractError::BadSeries { found, .. } => {
+                        format!("series must be a string, got {found}")
+                    }
+                    other => other.to_string(),
+                },
+            ),
         },
         Ok(other) => fail(
             None,
