@@ -51,6 +51,26 @@ pub enum FrameError {
         column: String,
         available: String,
     },
+    #[error(
+        "{path}: the first row looks like data, not a header (column {column} is named '{name}', a number); add a header row naming the columns, e.g. `timestamp,feature_1,feature_2`"
+    )]
+    HeaderLooksLikeData {
+        path: PathBuf,
+        /// 1-based, as a spreadsheet counts.
+        column: usize,
+        name: String,
+    },
+    #[error(
+        "{path}: columns {first} and {second} are both named '{name}'; give each column its own name in the header row"
+    )]
+    DuplicateColumn {
+        path: PathBuf,
+        name: String,
+        first: usize,
+        second: usize,
+    },
+    #[error("{path}: column {column} has no name; name every column in the header row")]
+    UnnamedColumn { path: PathBuf, column: usize },
     #[error("{path}: no feature columns left to read")]
     NoFeatures { path: PathBuf },
     #[error("{path}: no data rows")]
@@ -163,17 +183,20 @@ pub fn describe(names: &[String], values: ArrayView2<f64>) -> Result<DataFrame, 
     let mut columns = vec![Column::new("statistic".into(), stats.to_vec())];
     for (name, col) in names.iter().zip(values.columns()) {
         let n = col.len() as f64;
-        let mean = col.sum() / n;
-        let var = if col.len() > 1 {
-            col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        let plain_mean = col.sum() / n;
+        let col = col.to_vec();
+        let mean = if plain_mean.is_finite() || col.is_empty() {
+            plain_mean
         } else {
-            f64::NAN
+            // the sum overflowed: values near ±f64::MAX
+            crate::numeric::mean(&col).unwrap_or(f64::NAN)
         };
+        let sd = crate::numeric::sample_sd(&col, mean).unwrap_or(f64::NAN);
         let min = col.iter().copied().fold(f64::INFINITY, f64::min);
         let max = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         columns.push(Column::new(
             name.as_str().into(),
-            vec![n, mean, var.sqrt(), min, max],
+            vec![n, mean, sd, min, max],
         ));
     }
     Ok(DataFrame::new(stats.len(), columns)?)
@@ -186,6 +209,10 @@ fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {
             source,
         })?;
     }
+    crate::files::check_writable(path).map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })?;
     let f = File::create(path).map_err(|source| FrameError::Write {
         path: path.into(),
         source,
@@ -277,12 +304,7 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
         .has_headers(true)
         .from_reader(BufReader::new(file));
     let err = csv_err(path);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(&err)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let headers = checked_header(path, reader.headers().map_err(&err)?)?;
     let has_index = headers
         .first()
         .is_some_and(|h| INDEX_NAMES.contains(&h.to_ascii_lowercase().as_str()));
@@ -330,7 +352,7 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
                         path: path.into(),
                         row,
                         column: headers[i].clone(),
-                        value: text.into(),
+                        value: crate::contract::bounded(text),
                     });
                 }
             }
@@ -360,6 +382,37 @@ pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
     })
 }
 
+/// The header's names, trimmed, after checking it is one: no name that is a number (a file
+/// without a header would otherwise train with its first row as feature names), no name twice,
+/// no empty name except a leading index column's (pandas writes its index that way).
+fn checked_header(path: &Path, header: &csv::StringRecord) -> Result<Vec<String>, FrameError> {
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if name.parse::<f64>().is_ok() {
+            return Err(FrameError::HeaderLooksLikeData {
+                path: path.into(),
+                column: i + 1,
+                name: crate::contract::bounded(name),
+            });
+        }
+        if name.is_empty() && i > 0 {
+            return Err(FrameError::UnnamedColumn {
+                path: path.into(),
+                column: i + 1,
+            });
+        }
+        if let Some(first) = names[..i].iter().position(|n| n == name) {
+            return Err(FrameError::DuplicateColumn {
+                path: path.into(),
+                name: crate::contract::bounded(name),
+                first: first + 1,
+                second: i + 1,
+            });
+        }
+    }
+    Ok(names)
+}
+
 fn parse_label(text: &str, path: &Path, row: usize, column: &str) -> Result<bool, FrameError> {
     match text.trim() {
         "1" | "1.0" | "true" | "True" => Ok(true),
@@ -368,7 +421,7 @@ fn parse_label(text: &str, path: &Path, row: usize, column: &str) -> Result<bool
             path: path.into(),
             row,
             column: column.into(),
-            value: other.into(),
+            value: crate::contract::bounded(other),
         }),
     }
 }
@@ -386,12 +439,7 @@ pub fn csv_header(path: &Path) -> Result<Vec<String>, FrameError> {
         source,
     })?;
     let mut reader = csv::Reader::from_reader(BufReader::new(file));
-    Ok(reader
-        .headers()
-        .map_err(csv_err(path))?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect())
+    checked_header(path, reader.headers().map_err(csv_err(path))?)
 }
 
 /// Reads the named 0/1 columns of a labels file, matched by name; one vector per column.
@@ -402,12 +450,7 @@ pub fn read_label_columns(path: &Path, columns: &[String]) -> Result<Vec<Vec<boo
     })?;
     let mut reader = csv::Reader::from_reader(BufReader::new(file));
     let err = csv_err(path);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(&err)?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
+    let headers = checked_header(path, reader.headers().map_err(&err)?)?;
     let at: Vec<usize> = columns
         .iter()
         .map(|c| {
@@ -475,6 +518,10 @@ pub fn write_npz(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
             source,
         })?;
     }
+    crate::files::check_writable(path).map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })?;
     let file = File::create(path).map_err(|source| FrameError::Write {
         path: path.into(),
         source,
@@ -642,6 +689,61 @@ mod tests {
             read_csv(&p, &CsvOptions::default()),
             Err(FrameError::Csv { .. })
         ));
+    }
+
+    /// A file without a header, or with a name twice, is refused with the fix; before, the
+    /// first data row became the feature names and duplicate names made duplicate features.
+    #[test]
+    fn headers_that_cannot_be_trusted_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        let read = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            read_csv(&p, &CsvOptions::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = read("2020-01-01 00:00:00,1.5,2.5\n2020-01-01 00:01:00,1.6,2.4\n");
+        assert!(
+            e.contains("looks like data")
+                && e.contains("column 2")
+                && e.contains("'1.5'")
+                && e.contains("add a header row"),
+            "{e}"
+        );
+        let e = read("a,b,a\n1,2,3\n");
+        assert!(e.contains("columns 1 and 3 are both named 'a'"), "{e}");
+        let e = read("timestamp,a,,b\nt,1,2,3\n");
+        assert!(e.contains("column 3 has no name"), "{e}");
+        // a leading unnamed index column (pandas' to_csv) is fine
+        std::fs::write(&p, ",a\n0,1\n").unwrap();
+        assert_eq!(
+            read_csv(&p, &CsvOptions::default()).unwrap().feature_names,
+            vec!["a"]
+        );
+        // the header check covers label files too
+        std::fs::write(&p, "0,1\n1,0\n").unwrap();
+        assert!(matches!(
+            read_labels(&p, "anomaly"),
+            Err(FrameError::HeaderLooksLikeData { .. })
+        ));
+    }
+
+    /// A huge bad cell is quoted in part, not echoed whole.
+    #[test]
+    fn bad_values_are_quoted_up_to_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        let cell = "x".repeat(1_000_000);
+        std::fs::write(&p, format!("a\n{cell}\n")).unwrap();
+        let e = read_csv(&p, &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 200, "{} bytes", e.len());
+        assert!(
+            e.contains("row 1") && e.contains("'a'") && e.contains("…"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod detector;
 pub mod display;
 pub mod experiment;
 pub mod features;
+pub mod files;
 pub mod forest;
 pub mod frame;
 #[cfg(feature = "serve")]

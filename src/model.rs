@@ -77,6 +77,9 @@ pub enum ModelError {
     Checksum { path: PathBuf },
     #[error("model file {path} holds an inconsistent detector: {detail}")]
     Inconsistent { path: PathBuf, detail: String },
+    /// The path is a FIFO, a device, a socket…: never opened, never replaced.
+    #[error(transparent)]
+    NotRegularFile(#[from] crate::files::NotRegularFile),
 }
 
 /// Shape and fingerprint of the data a detector was trained on.
@@ -178,6 +181,10 @@ impl ModelArtefact {
         }
         let json = serde_json::to_vec_pretty(self).expect("a detector always serialises");
         let tmp = path.with_extension("json.tmp");
+        // the rename below would replace whatever `path` is (a device node, say)
+        for p in [&path, &tmp] {
+            crate::files::writable_as_file(p).map_err(io)??;
+        }
         let mut f = std::fs::File::create(&tmp).map_err(io)?;
         f.write_all(&json)
             .and_then(|_| f.write_all(b"\n"))
@@ -190,23 +197,32 @@ impl ModelArtefact {
     /// Reads and checks an artefact from `path` (a file, or a directory holding `model.json`).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let path = resolve(path);
-        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => ModelError::NotFound { path: path.clone() },
-            _ => ModelError::Io {
-                path: path.clone(),
-                source: e,
-            },
-        })?;
-        if meta.len() > MAX_MODEL_BYTES {
-            return Err(ModelError::TooLarge {
-                path,
-                size: meta.len(),
-            });
-        }
-        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+        let io = |source| ModelError::Io {
             path: path.clone(),
             source,
-        })?;
+        };
+        // a FIFO would block the open forever and /dev/zero never ends: regular files only
+        if !crate::files::readable_as_file(&path).map_err(io)?? {
+            return Err(ModelError::NotFound { path });
+        }
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge { path, size });
+        }
+        // read at most one byte past the limit, in case the file grows while it is read
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_MODEL_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                path,
+                size: bytes.len() as u64,
+            });
+        }
         Self::from_json_bytes(&bytes, &path)
     }
 
@@ -238,9 +254,17 @@ impl ModelArtefact {
                 found: found.into(),
             });
         }
-        match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == FORMAT_VERSION as u64 => {}
-            Some(v) => return Err(ModelError::UnsupportedVersion { path, found: v }),
+        match value.get("format_version").map(|v| (v.as_u64(), v)) {
+            Some((Some(v), _)) if v == FORMAT_VERSION as u64 => {}
+            Some((Some(v), _)) => return Err(ModelError::UnsupportedVersion { path, found: v }),
+            Some((None, other)) => {
+                let mut shown = other.to_string();
+                crate::contract::truncate_for_message(&mut shown);
+                return Err(ModelError::Schema {
+                    path,
+                    detail: format!("format_version must be a whole number, got {shown}"),
+                });
+            }
             None => {
                 return Err(ModelError::Schema {
                     path,
@@ -441,6 +465,64 @@ mod tests {
         c.training.features = 4;
         let err = load_err(&serde_json::to_vec(&c).unwrap());
         assert!(err.to_string().contains("trained on 4 features"), "{err}");
+    }
+
+    /// A FIFO used to hang the server at start-up and `/dev/zero` to read until memory ran out;
+    /// saving over `/dev/null` replaced the device node with a regular file.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("model.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo failed");
+        let started = std::time::Instant::now();
+        let err = ModelArtefact::load(&fifo).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            err.to_string()
+                .contains("is a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
+        // the directory form resolves to the same FIFO
+        assert!(matches!(
+            ModelArtefact::load(dir.path()),
+            Err(ModelError::NotRegularFile(_))
+        ));
+        let err = ModelArtefact::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            err.to_string().contains("/dev/zero is a character device"),
+            "{err}"
+        );
+
+        // saving over a special file is refused and leaves it as it was (a FIFO stands in for
+        // a device: the test never writes near /dev)
+        let (a, _) = artefact();
+        let err = a.save(&fifo).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
+        let kind = crate::files::kind_of(&fifo).unwrap();
+        assert_eq!(kind, Some(crate::files::FileKind::Fifo), "still a FIFO");
+        assert!(!fifo.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn a_non_integer_format_version_is_named_as_such() {
+        let (a, _) = artefact();
+        let mut v = serde_json::to_value(&a).unwrap();
+        v["format_version"] = 1.5.into();
+        let err = load_err(&serde_json::to_vec(&v).unwrap());
+        assert!(
+            err.to_string()
+                .contains("format_version must be a whole number, got 1.5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -667,6 +667,7 @@ pub fn write_results(
     let folder = dir.join(detector).join(file.category());
     std::fs::create_dir_all(&folder)?;
     let path = folder.join(format!("{detector}_{}", file.file_name()));
+    crate::files::check_writable(&path)?;
     let mut out = csv::Writer::from_path(&path)?;
     out.write_record(["timestamp", "value", "anomaly_score", "label"])?;
     for (((t, v), s), l) in file

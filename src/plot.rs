@@ -1219,6 +1219,7 @@ pub fn save_svg(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
+    crate::files::check_writable(path).map_err(&io)?;
     std::fs::write(path, svg).map_err(io)
 }
 

@@ -224,6 +224,94 @@ fn bad_input_files_are_named_errors() {
     assert!(err.contains("row 2"), "{err}");
 }
 
+/// Files the CLI should question: no header (its first row became the feature names), a name
+/// twice (a model with duplicate features), values at the edge of `f64` (train called them
+/// "inf"), and `--out` naming a device (it was replaced by a regular file).
+#[test]
+fn the_cli_questions_what_it_cannot_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("x.csv");
+    let out = dir.path().join("m");
+    let train = |text: &str, extra: &[&str]| {
+        std::fs::write(&csv, text).unwrap();
+        let mut args = vec![
+            "train",
+            "--input",
+            csv.to_str().unwrap(),
+            "--recipe",
+            "tutorial",
+        ];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--out") {
+            args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        }
+        kit(&args)
+    };
+    let failed = |o: std::process::Output| {
+        assert!(
+            !o.status.success(),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = failed(train("1.5,2.5\n1.6,2.4\n1.7,2.6\n", &[]));
+    assert!(
+        err.contains("looks like data, not a header") && err.contains("add a header row"),
+        "{err}"
+    );
+    let err = failed(train("a,b,a\n1,2,3\n4,5,6\n", &[]));
+    assert!(err.contains("columns 1 and 3 are both named 'a'"), "{err}");
+    assert!(!out.exists(), "nothing was written");
+
+    let mut extreme = String::from("a,b\n");
+    for i in 0..64 {
+        let v = match i % 4 {
+            0 => "1.7e308",
+            1 => "-1.7e308",
+            2 => "9e307",
+            _ => "1.5",
+        };
+        extreme.push_str(&format!("{v},{i}\n"));
+    }
+    let o = train(&extreme, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_str(&kit_ok(&[
+        "evaluate",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        csv.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        report.to_string().len() > 2 && !report.to_string().contains("inf"),
+        "{report}"
+    );
+
+    // a named pipe stands in for a device (the test never writes near /dev)
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let fifo = dir.path().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = failed(train("a,b\n1,2\n3,4\n", &["--out", fifo.to_str().unwrap()]));
+        assert!(
+            err.contains("is a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
+        let kind = std::fs::metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "the pipe was replaced");
+    }
+}
+
 #[test]
 fn improved_recipe_without_labels_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
