@@ -331,6 +331,18 @@ struct ServeArgs {
     /// Seconds before a request gets 408.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
+    /// Seconds a client has to send a request head (and an idle keep-alive connection stays).
+    #[arg(long, default_value_t = 60)]
+    header_timeout_secs: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Bodies over 64 KB parsed and scored at once, at most (each takes about 20x its size).
+    #[arg(long, default_value_t = 2)]
+    max_large_bodies: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM; a second signal exits at once.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
 }
 
 #[derive(Args)]
@@ -1025,6 +1037,10 @@ fn serve_cmd(a: ServeArgs) -> Result<()> {
         port: a.port,
         max_body_bytes: a.max_body_bytes,
         request_timeout: std::time::Duration::from_secs(a.timeout_secs.max(1)),
+        header_read_timeout: std::time::Duration::from_secs(a.header_timeout_secs.max(1)),
+        max_connections: a.max_connections.max(1),
+        max_large_bodies: a.max_large_bodies.max(1),
+        drain_timeout: std::time::Duration::from_secs(a.drain_secs),
     };
     let (recipe, stateful) = (
         model.recipe.clone(),

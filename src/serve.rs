@@ -10,7 +10,27 @@
 //! * answers bad input with 4xx and a JSON `{"error": …}` naming the problem (see
 //!   [`crate::contract`]), 413 above the body limit, 408 when a request takes too long;
 //! * counts requests, rows, anomalies and warming-up rows at `GET /metrics` (Prometheus text);
-//! * finishes in-flight requests on SIGTERM or Ctrl-C before it exits.
+//! * finishes in-flight requests on SIGTERM or Ctrl-C before it exits, for at most the drain
+//!   time; a second signal exits at once.
+//!
+//! ## Hostile and careless clients
+//!
+//! Every resource a client can hold is bounded by [`ServeConfig`]:
+//!
+//! * **connections**: at most `max_connections` are open; further clients wait in the listen
+//!   backlog. The process's open-file limit is raised to fit, or the cap lowered to fit it.
+//! * **time**: a request head must arrive within `header_read_timeout` of the connection (or
+//!   the previous response), which also closes idle keep-alive connections and connections that
+//!   trickle header bytes (slowloris); a whole request gets `request_timeout` before 408.
+//! * **memory**: a body above `max_body_bytes` is refused with 413 as soon as its
+//!   `Content-Length` says so, before a byte of it is read. Bodies above
+//!   [`LARGE_BODY_BYTES`] (or of unknown length) are read, parsed and scored at most
+//!   `max_large_bodies` at a time, off the async workers — parsing a 6 MB CSV body takes about
+//!   20× its size in memory, so the server's peak is about
+//!   `max_large_bodies × 20 × max_body_bytes` plus `max_connections × LARGE_BODY_BYTES`
+//!   (about 250 MB and 64 MB with the defaults), and `/ping` is answered while they run.
+//! * **every answer** is JSON, 404 and 405 included, and quotes what the client sent only up to
+//!   [`crate::contract::MAX_QUOTED_CHARS`] characters.
 //!
 //! ## No state
 //!
@@ -51,18 +71,33 @@ use axum::{Json, Router};
 /// SageMaker's model directory, the last place a model is looked for.
 pub const SAGEMAKER_MODEL_DIR: &str = "/opt/ml/model";
 
-/// Rows above which scoring moves off the async workers onto a blocking thread.
-const BLOCKING_ROWS: usize = 2048;
+/// Bodies above this size (or of unknown size) are parsed and scored on a blocking thread, and
+/// at most [`ServeConfig::max_large_bodies`] of them at once; smaller ones are answered inline.
+pub const LARGE_BODY_BYTES: usize = 64 * 1024;
 
-/// How the server runs.
+/// How the server runs. Every field bounds something a client could otherwise hold forever;
+/// see the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
+    /// Address to listen on.
     pub host: String,
+    /// Port to listen on (0 picks a free one).
     pub port: u16,
     /// Larger bodies get 413. SageMaker's own limit for a real-time request is 6 MB.
     pub max_body_bytes: usize,
     /// A request (body included) that takes longer gets 408.
     pub request_timeout: Duration,
+    /// A request head must be complete within this time of the connection opening or of the
+    /// previous response; otherwise the connection is closed. Also the keep-alive idle timeout.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more clients wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Bodies above [`LARGE_BODY_BYTES`] read, parsed and scored at once, at most; others wait
+    /// (inside their `request_timeout`).
+    pub max_large_bodies: usize,
+    /// After a stop signal, in-flight requests get this long to finish before every remaining
+    /// connection is closed.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -72,6 +107,12 @@ impl Default for ServeConfig {
             port: 8080,
             max_body_bytes: 6 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            // SageMaker and boto3 keep connections to the container alive between calls; 60 s
+            // outlasts their pauses without letting a silent socket stay forever
+            header_read_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_large_bodies: 2,
+            drain_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -138,6 +179,21 @@ impl App {
         }
     }
 
+    /// Parses and scores a body: the answer and how many of its rows were warming up.
+    fn answer(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        detailed: bool,
+    ) -> Result<(Predictions, usize), ApiError> {
+        let rows = contract::parse_request(content_type, body, &self.model.detector.feature_names)?;
+        let scored = self.score(&rows)?;
+        Ok((
+            Predictions::new(&scored, detailed),
+            scored.warming_up_count(),
+        ))
+    }
+
     /// Scores a parsed request; each series is windowed from the context the request carries.
     fn score(&self, rows: &Rows) -> Result<Scored, ApiError> {
         self.model
@@ -156,16 +212,20 @@ impl App {
 fn wants_scores(query: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
     let bad = |v: &str| ApiError {
         status: StatusCode::BAD_REQUEST,
-        message: format!("scores must be true or false, got '{v}'"),
+        message: format!(
+            "scores must be true or false, got '{}'",
+            contract::bounded(v)
+        ),
     };
     let parse = |v: &str| match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         other => Err(bad(other)),
     };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        if let Some(v) = pair.strip_prefix("scores=") {
-            return parse(v);
+    // percent-decoded, as any client library encodes it (`?scores=%74rue` is `?scores=true`)
+    for (key, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if key == "scores" {
+            return parse(&v);
         }
     }
     let attributes = headers
@@ -277,23 +337,20 @@ async fn invoke(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("(none)");
-    let rows = contract::parse_request(content_type, &body, &app.model.detector.feature_names)?;
-    let scored = if rows.values.nrows() > BLOCKING_ROWS {
-        let app = Arc::clone(app);
-        tokio::task::spawn_blocking(move || app.score(&rows))
-            .await
-            .map_err(|e| ApiError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("scoring task failed: {e}"),
-            })??
-    } else {
-        app.score(&rows)?
-    };
-    Ok((
-        Predictions::new(&scored, detailed),
-        scored.warming_up_count(),
-    ))
+        .unwrap_or("(none)")
+        .to_string();
+    if body.len() <= LARGE_BODY_BYTES {
+        return app.answer(&content_type, &body, detailed);
+    }
+    // a large body takes tens of milliseconds to parse and score: off the async workers, so
+    // /ping and small requests keep being answered meanwhile
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || app.answer(&content_type, &body, detailed))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("scoring task failed: {e}"),
+        })?
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
@@ -333,14 +390,103 @@ async fn log_and_time_out(
     response
 }
 
+/// 404 for a path the server does not have, as JSON like every other answer.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "no route {}: the server answers GET /ping, POST /invocations, POST /endpoints/{{name}}/invocations and GET /metrics",
+            contract::bounded(uri.path())
+        ),
+    }
+}
+
+/// 405 for a known path with the wrong method (axum adds the `Allow` header).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!(
+            "{} is not allowed on {}",
+            contract::bounded(method.as_str()),
+            contract::bounded(uri.path())
+        ),
+    }
+}
+
+/// What the body gate needs: the limit and the permits for large bodies.
+#[derive(Clone)]
+struct BodyGate {
+    /// For the counters: a request refused here is still a request and a client error.
+    app: Arc<App>,
+    max_body_bytes: usize,
+    large_bodies: Arc<tokio::sync::Semaphore>,
+}
+
+/// Answers 413 at once when `Content-Length` is over the limit (before reading a byte of the
+/// body), and lets at most `max_large_bodies` large or unsized bodies in at a time.
+async fn gate_bodies(State(gate): State<BodyGate>, request: Request, next: Next) -> Response {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = length
+        && n > gate.max_body_bytes as u64
+    {
+        let counters = &gate.app.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters.client_errors.fetch_add(1, Ordering::Relaxed);
+        let mut response = ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "the body is {n} bytes, more than the {}-byte limit",
+                gate.max_body_bytes
+            ),
+        }
+        .into_response();
+        // the unread body is not worth draining: close the connection after answering
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        return response;
+    }
+    // no Content-Length and no Transfer-Encoding means no body at all (a GET /ping)
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    let small = match length {
+        Some(n) => n <= LARGE_BODY_BYTES as u64,
+        None => !chunked,
+    };
+    let _permit = if small {
+        None
+    } else {
+        // waiting here counts against the request timeout (the layer outside this one)
+        Some(
+            Arc::clone(&gate.large_bodies)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed"),
+        )
+    };
+    next.run(request).await
+}
+
 /// The routes, ready to serve.
 pub fn router(app: Arc<App>, config: &ServeConfig) -> Router {
+    let gate = BodyGate {
+        app: Arc::clone(&app),
+        max_body_bytes: config.max_body_bytes,
+        large_bodies: Arc::new(tokio::sync::Semaphore::new(config.max_large_bodies.max(1))),
+    };
     Router::new()
         .route("/ping", get(ping))
         .route("/invocations", post(invocations))
         .route("/endpoints/{name}/invocations", post(runtime_invocations))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(gate, gate_bodies))
         .layer(middleware::from_fn_with_state(
             config.request_timeout,
             log_and_time_out,
@@ -353,8 +499,51 @@ pub fn load_model(path: &Path) -> Result<ModelArtefact, ModelError> {
     ModelArtefact::load(path)
 }
 
+/// Raises the soft open-file limit towards the hard one so `max_connections` sockets fit, and
+/// returns the connection cap that fits (lowered, with a warning, if the limit cannot be raised).
+fn fit_connection_cap(wanted: usize) -> usize {
+    // listener, logs, the model file, blocking threads' files: leave room beyond the sockets
+    const SPARE: u64 = 64;
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let needed = wanted as u64 + SPARE;
+        let soft = limit.current.unwrap_or(u64::MAX);
+        if soft >= needed {
+            return wanted;
+        }
+        let hard = limit.maximum.unwrap_or(u64::MAX);
+        let raised = needed.min(hard);
+        let soft = match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(raised),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => raised,
+            Err(_) => soft,
+        };
+        let fits = (soft.saturating_sub(SPARE) as usize).clamp(1, wanted);
+        if fits < wanted {
+            tracing::warn!(
+                wanted,
+                fits,
+                open_file_limit = soft,
+                "the open-file limit cannot hold max_connections sockets: capping connections lower"
+            );
+        }
+        fits
+    }
+    #[cfg(not(unix))]
+    {
+        wanted
+    }
+}
+
 /// Binds the listener (so the caller learns the port, even for port 0) and returns a future that
-/// serves until `shutdown` completes, then finishes in-flight requests.
+/// serves until `shutdown` completes, then drains for at most `config.drain_timeout`.
 pub async fn bind<S>(
     model: ModelArtefact,
     config: &ServeConfig,
@@ -370,11 +559,77 @@ where
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
     let addr = listener.local_addr()?;
     let router = router(app, config);
-    Ok((addr, async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    }))
+    let config = config.clone();
+    Ok((addr, accept_loop(listener, router, config, shutdown)))
+}
+
+/// Accepts connections (at most `max_connections` open), serves each with hyper's HTTP/1
+/// connection and a header-read timeout, and on `shutdown` stops accepting, asks every
+/// connection to finish its request and close, and closes what is left after the drain time.
+async fn accept_loop<S>(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    config: ServeConfig,
+    shutdown: S,
+) -> std::io::Result<()>
+where
+    S: Future<Output = ()> + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let cap = fit_connection_cap(config.max_connections.max(1));
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {} // reap finished connections
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // a connection reset before accept, or out of file descriptors: not fatal
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        );
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let open = graceful.count();
+    if tokio::time::timeout(config.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open,
+            drain_timeout = ?config.drain_timeout,
+            "connections still open after the drain time: closing them"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
 }
 
 /// A server running as a task on the current tokio runtime, on a free loopback port.
@@ -451,8 +706,19 @@ impl Drop for LoopbackServer {
     }
 }
 
-/// Completes on SIGTERM (how SageMaker and Docker stop a container) or Ctrl-C.
+/// Completes on SIGTERM (how SageMaker and Docker stop a container) or Ctrl-C. A second
+/// signal after that exits the process at once, with status 130, whatever is still draining.
 pub async fn shutdown_signal() {
+    one_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests (a second signal exits at once)");
+    tokio::spawn(async {
+        one_signal().await;
+        tracing::warn!("second signal: exiting without waiting for the drain");
+        std::process::exit(130);
+    });
+}
+
+async fn one_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -471,5 +737,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -273,7 +273,7 @@ async fn each_bad_input_class_gets_its_status_and_message() {
         ("/invocations", "text/csv", "1,2,3\n".into(), 400, "expected 5 values"),
         ("/invocations", "text/csv", "1,2,3,4,Infinity\n".into(), 400, "not a number"),
         ("/invocations?scores=maybe", "application/json", "[]".into(), 400, "scores must be true or false"),
-        ("/invocations", "text/csv", "1,2,3,4,5\n".repeat(1000), 413, "length limit"),
+        ("/invocations", "text/csv", "1,2,3,4,5\n".repeat(1000), 413, "more than the 4096-byte limit"),
     ];
     for (path, content_type, body, status, message) in cases {
         let (s, answer) = server.post(path, content_type, body).await;
