@@ -338,8 +338,9 @@ struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
     /// Bodies over 64 KB parsed and scored at once, at most (each takes about 20x its size).
-    #[arg(long, default_value_t = 2)]
-    max_large_bodies: usize,
+    /// Default: one fewer than the cores, at least 1.
+    #[arg(long)]
+    max_large_bodies: Option<usize>,
     /// Seconds in-flight requests get to finish after SIGTERM; a second signal exits at once.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
@@ -1039,7 +1040,10 @@ fn serve_cmd(a: ServeArgs) -> Result<()> {
         request_timeout: std::time::Duration::from_secs(a.timeout_secs.max(1)),
         header_read_timeout: std::time::Duration::from_secs(a.header_timeout_secs.max(1)),
         max_connections: a.max_connections.max(1),
-        max_large_bodies: a.max_large_bodies.max(1),
+        max_large_bodies: a
+            .max_large_bodies
+            .unwrap_or_else(serve::default_large_bodies)
+            .max(1),
         drain_timeout: std::time::Duration::from_secs(a.drain_secs),
     };
     let (recipe, stateful) = (

@@ -25,10 +25,11 @@
 //! * **memory**: a body above `max_body_bytes` is refused with 413 as soon as its
 //!   `Content-Length` says so, before a byte of it is read. Bodies above
 //!   [`LARGE_BODY_BYTES`] (or of unknown length) are read, parsed and scored at most
-//!   `max_large_bodies` at a time, off the async workers — parsing a 6 MB CSV body takes about
-//!   20× its size in memory, so the server's peak is about
-//!   `max_large_bodies × 20 × max_body_bytes` plus `max_connections × LARGE_BODY_BYTES`
-//!   (about 250 MB and 64 MB with the defaults), and `/ping` is answered while they run.
+//!   `max_large_bodies` at a time (by default one fewer than the cores, so one core stays
+//!   with the async workers), off the async workers — parsing a 6 MB CSV body takes about 20×
+//!   its size in memory, so the server's peak is about `max_large_bodies × 20 × max_body_bytes`
+//!   plus `max_connections × LARGE_BODY_BYTES` (about 125 MB per large body and 64 MB), and
+//!   `/ping` is answered while they run.
 //! * **every answer** is JSON, 404 and 405 included, and quotes what the client sent only up to
 //!   [`crate::contract::MAX_QUOTED_CHARS`] characters.
 //!
@@ -93,7 +94,7 @@ pub struct ServeConfig {
     /// Open connections at most; more clients wait in the listen backlog until one closes.
     pub max_connections: usize,
     /// Bodies above [`LARGE_BODY_BYTES`] read, parsed and scored at once, at most; others wait
-    /// (inside their `request_timeout`).
+    /// (inside their `request_timeout`). Default: [`default_large_bodies`].
     pub max_large_bodies: usize,
     /// After a stop signal, in-flight requests get this long to finish before every remaining
     /// connection is closed.
@@ -111,10 +112,18 @@ impl Default for ServeConfig {
             // outlasts their pauses without letting a silent socket stay forever
             header_read_timeout: Duration::from_secs(60),
             max_connections: 1024,
-            max_large_bodies: 2,
+            max_large_bodies: default_large_bodies(),
             drain_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// One fewer than the cores (at least 1, at most 4): large bodies are CPU-bound, and a core
+/// left to the async workers keeps `/ping` and small requests fast beside them.
+pub fn default_large_bodies() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .clamp(1, 4)
 }
 
 /// Where the model comes from: `--model`, else `$MODEL_PATH`, else `/opt/ml/model/`.
