@@ -230,7 +230,7 @@ fn general_json(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
             if let Some(other) = map.keys().find(|k| *k != CONTEXT_KEY) {
                 return Err(ContractError::Shape(format!(
                     "a request with '{CONTEXT_KEY}' holds only '{CONTEXT_KEY}' and '{INSTANCES_KEY}', not '{}'",
-                    truncate(other)
+                    bounded(other)
                 )));
             }
             let context = parse_context(map.remove(CONTEXT_KEY).unwrap_or(Value::Null), names)?;
@@ -274,7 +274,7 @@ fn parse_context(
     let mut context = BTreeMap::new();
     for (series, rows) in map {
         let bad = |row: usize, problem: String| ContractError::BadContext {
-            series: truncate(&series),
+            series: bounded(&series),
             row,
             // the value errors name their row already; say it once
             problem: problem
@@ -368,7 +368,7 @@ fn number(v: Option<&Value>, row: usize, feature: &str) -> Result<f64, ContractE
 
 fn describe(v: &Value) -> String {
     match v {
-        Value::String(s) => format!("the string {:?}", truncate(s)),
+        Value::String(s) => format!("the string {:?}", bounded(s)),
         other => format!("a JSON {}", json_kind(other)),
     }
 }
@@ -391,18 +391,6 @@ pub fn bounded(s: &str) -> String {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
     }
-}
-
-/// [`bounded`], in place.
-pub fn truncate_for_message(s: &mut String) {
-    if let Some((cut, _)) = s.char_indices().nth(MAX_QUOTED_CHARS) {
-        s.truncate(cut);
-        s.push('…');
-    }
-}
-
-fn truncate(s: &str) -> String {
-    bounded(s)
 }
 
 pub(crate) fn series_of(v: Option<&Value>, row: usize) -> Result<Option<String>, ContractError> {
@@ -558,7 +546,7 @@ fn parse_csv(body: &[u8], names: &[String]) -> Result<Rows, ContractError> {
                     return Err(ContractError::NotNumeric {
                         row,
                         feature: name.clone(),
-                        found: format!("{:?}", truncate(text)),
+                        found: format!("{:?}", bounded(text)),
                     });
                 }
             }

@@ -258,8 +258,7 @@ impl ModelArtefact {
             Some((Some(v), _)) if v == FORMAT_VERSION as u64 => {}
             Some((Some(v), _)) => return Err(ModelError::UnsupportedVersion { path, found: v }),
             Some((None, other)) => {
-                let mut shown = other.to_string();
-                crate::contract::truncate_for_message(&mut shown);
+                let shown = crate::contract::bounded(&other.to_string());
                 return Err(ModelError::Schema {
                     path,
                     detail: format!("format_version must be a whole number, got {shown}"),
