@@ -96,6 +96,15 @@ fn finite_range(
 
 /// Pad a range by 5 % on each side; widen degenerate (all-equal) ranges so the axis is
 /// non-empty. Ranges whose span overflows f64 are rejected (plotters would hang on them).
+/// `(a, b)` if it is a finite interval with `a < b`, else an input error naming `what`.
+fn finite_interval(what: &str, (a, b): (f64, f64)) -> Result<(f64, f64), PlotError> {
+    if a.is_finite() && b.is_finite() && a < b {
+        Ok((a, b))
+    } else {
+        input_err(format!("{what} {a}..{b} is not a finite interval"))
+    }
+}
+
 fn padded(lo: f64, hi: f64) -> Result<(f64, f64), PlotError> {
     let span = hi - lo;
     let (a, b) = if span <= f64::EPSILON * lo.abs().max(hi.abs()).max(1.0) {
@@ -989,8 +998,7 @@ pub fn line_chart<DB: DrawingBackend>(
     let x_hi = chart.marker.as_ref().map_or(x_hi, |m| x_hi.max(m.0));
     let (x0, x1) = padded(x_lo, x_hi)?;
     let (y0, y1) = match chart.y_range {
-        Some((a, b)) if a.is_finite() && b.is_finite() && a < b => (a, b),
-        Some((a, b)) => return input_err(format!("y range {a}..{b} is not a finite interval")),
+        Some(range) => finite_interval("y range", range)?,
         None => padded(y_lo, y_hi)?,
     };
     area.fill(&WHITE)?;
@@ -1100,11 +1108,8 @@ pub fn decision_surface<DB: DrawingBackend>(
         return input_err(format!("{p} points but {l} labels"));
     }
     let (lo, hi) = finite_range(s.scores.iter().copied(), "scores")?;
-    for (what, (a, b)) in [("x range", s.x), ("y range", s.y)] {
-        if !(a.is_finite() && b.is_finite() && a < b) {
-            return input_err(format!("{what} {a}..{b} is not a finite interval"));
-        }
-    }
+    finite_interval("x range", s.x)?;
+    finite_interval("y range", s.y)?;
     let level = |v: f64| {
         let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
         ((t * SURFACE_LEVELS as f64) as usize).min(SURFACE_LEVELS - 1)
@@ -1379,6 +1384,13 @@ mod tests {
             .count()
     }
 
+    /// Every one of `texts` appears in the chart.
+    fn assert_has(svg: &str, texts: &[&str]) {
+        for text in texts {
+            assert!(svg.contains(text), "missing {text}");
+        }
+    }
+
     fn assert_input(r: Result<String, PlotError>, needle: &str) {
         match r {
             Err(PlotError::Input(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
@@ -1401,9 +1413,7 @@ mod tests {
         let svg = render(|a| series_with_anomalies(a, &n, v.view(), l.view(), "Demo")).unwrap();
         assert_eq!(count(&svg, "<circle", "fill=\"#FF0000\""), 4);
         assert!(svg.contains("stroke=\"#0000FF\""));
-        for text in ["Demo", "feat_0", "feat_1", "minute"] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(&svg, &["Demo", "feat_0", "feat_1", "minute"]);
         // A single constant row must not panic on its zero-width ranges.
         let (c, one) = (
             Array2::from_elem((1, 1), 3.0),
@@ -1434,9 +1444,7 @@ mod tests {
         let svg = render(|a| label_matrix(a, &n, l.view(), "Labels")).unwrap();
         // runs of flagged rows: feat_0 at 4 and 18, feat_1 at 17-18, any feature at 4 and 17-18
         assert_eq!(count(&svg, "<rect", "fill=\"#FF0000\""), 5);
-        for text in ["Labels", "feat_0", "feat_1", "anomaly (row)"] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(&svg, &["Labels", "feat_0", "feat_1", "anomaly (row)"]);
         assert_input(render(|a| label_matrix(a, &n[..1], l.view(), "t")), "names");
         let e = Array2::<u8>::zeros((0, 2));
         assert_input(render(|a| label_matrix(a, &n, e.view(), "t")), "empty");
@@ -1469,16 +1477,17 @@ mod tests {
             .collect();
         let f: Vec<bool> = (0..100).map(|i| i % 7 == 0).collect();
         let svg = render(|a| score_distribution(a, &s, Some(&f), 0.95, "Scores")).unwrap();
-        for text in [
-            "Scores",
-            "normal",
-            "anomalous",
-            "threshold",
-            "count",
-            "opacity=\"0.5\"",
-        ] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(
+            &svg,
+            &[
+                "Scores",
+                "normal",
+                "anomalous",
+                "threshold",
+                "count",
+                "opacity=\"0.5\"",
+            ],
+        );
         assert!(count(&svg, "<rect", "fill=\"#FF0000\"") > 0);
         let svg = render(|a| score_distribution(a, &s, None, 0.5, "One")).unwrap();
         assert!(svg.contains("threshold") && !svg.contains("anomalous"));
@@ -1569,16 +1578,17 @@ mod tests {
             missed: &[1],
         };
         let svg = render(|a| score_timeline(a, &t, "NAB file")).unwrap();
-        for text in [
-            "NAB file",
-            "requests",
-            "threshold 0.9000",
-            "window missed",
-            "false alarm",
-            "anomaly score",
-        ] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(
+            &svg,
+            &[
+                "NAB file",
+                "requests",
+                "threshold 0.9000",
+                "window missed",
+                "false alarm",
+                "anomaly score",
+            ],
+        );
         let bad = Timeline {
             scores: &scores[..10],
             ..t
@@ -1610,15 +1620,16 @@ mod tests {
             },
         ];
         let svg = render(|a| curves(a, CurveKind::Roc, &list, "ROC")).unwrap();
-        for text in [
-            "improved (AUC 0.99)",
-            "tutorial (AUC 0.80)",
-            "chance",
-            "zoomed into the corner",
-            "false positive rate",
-        ] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(
+            &svg,
+            &[
+                "improved (AUC 0.99)",
+                "tutorial (AUC 0.80)",
+                "chance",
+                "zoomed into the corner",
+                "false positive rate",
+            ],
+        );
         // both operating points on the main axes, only the good one inside the zoom
         assert_eq!(svg.matches("<circle").count(), 3);
         assert_input(
@@ -1716,16 +1727,17 @@ mod tests {
             integer_x: true,
         };
         let svg = render(|area| line_chart(area, &chart, "Window sweep")).unwrap();
-        for text in [
-            "Window sweep",
-            "default window",
-            "F1",
-            "recall",
-            "window",
-            "metric",
-        ] {
-            assert!(svg.contains(text), "missing {text}");
-        }
+        assert_has(
+            &svg,
+            &[
+                "Window sweep",
+                "default window",
+                "F1",
+                "recall",
+                "window",
+                "metric",
+            ],
+        );
         // one dot per point; the legend keys are lines
         assert_eq!(svg.matches("<circle").count(), 5);
         assert!(!svg.contains("15.0<"), "integer ticks only");
