@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::Mutex;
 
 /// The mix each busy connection cycles through: (label, method, path, content type, body).
 fn mix() -> Vec<(
@@ -148,7 +147,6 @@ async fn main() {
     // `busy` stops the mixed connections after phase 1, `running` the rest after phase 2
     let busy = Arc::new(AtomicBool::new(true));
     let running = Arc::new(AtomicBool::new(true));
-    let statuses: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
 
     // idle sockets: opened, never written to; reopened when the server closes them
     let mut idle_sockets = Vec::new();
@@ -161,7 +159,7 @@ async fn main() {
 
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (running, statuses) = (busy.clone(), statuses.clone());
+        let running = busy.clone();
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -193,10 +191,7 @@ async fn main() {
                 };
                 *local.entry(key).or_default() += 1;
             }
-            let mut all = statuses.lock().await;
-            for (k, v) in local {
-                *all.entry(k).or_default() += v;
-            }
+            local
         }));
     }
 
@@ -204,7 +199,7 @@ async fn main() {
     let row = "1.5,2.5,3.5,4.5,5.5\n";
     let big = Arc::new(row.repeat(6 * 1024 * 1024 / row.len() - 1));
     for _ in 0..large {
-        let (running, statuses, big) = (running.clone(), statuses.clone(), big.clone());
+        let (running, big) = (running.clone(), big.clone());
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut local: BTreeMap<String, u64> = BTreeMap::new();
@@ -225,10 +220,7 @@ async fn main() {
                 };
                 *local.entry(key).or_default() += 1;
             }
-            let mut all = statuses.lock().await;
-            for (k, v) in local {
-                *all.entry(k).or_default() += v;
-            }
+            local
         }));
     }
 
@@ -269,10 +261,13 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(fair_seconds)).await;
     running.store(false, Ordering::Relaxed);
     let fair_ping = fair_pinger.await.unwrap();
+    // each client counted its own answers: add them up
+    let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
     for t in tasks {
-        let _ = t.await;
+        for (k, v) in t.await.expect("a client task panicked") {
+            *statuses.entry(k).or_default() += v;
+        }
     }
-    let statuses = statuses.lock().await.clone();
     drop(idle_sockets);
     println!(
         "{}",
