@@ -20,7 +20,7 @@ fair=${FAIR:-20}
 port=${SOAK_PORT:-18090}
 out=bench/soak.md
 
-cargo build --release --locked --quiet --bin anomaly-kit --example soak
+cargo build --release --locked --quiet -p anomaly-kit-cli -p anomaly-kit-server --bin anomaly-kit --example soak
 target=${CARGO_TARGET_DIR:-target}
 kit=$target/release/anomaly-kit
 [ -f data/model/model.json ] || "$kit" walkthrough --no-plots --no-compare >/dev/null

@@ -5,8 +5,10 @@
 //! plots and a versioned model artefact — the offline half of a well-known AWS tutorial, rebuilt
 //! so that every number can be rerun and checked.
 //!
-//! The library is the experiment; the CLI, the notebooks and the deployment crates are thin
-//! adapters over it. It has no AWS dependency and no async runtime.
+//! The library is the experiment; the CLI (`crates/cli`), the HTTP server (`crates/server`), the
+//! notebooks and the deployment crates (`deploy/`) are thin adapters over it. It has no AWS
+//! dependency, no async runtime, no HTTP server or client and no command-line parsing: a notebook
+//! or the Lambda compiles only what it uses.
 //!
 //! | module | job |
 //! |---|---|
@@ -22,12 +24,11 @@
 //! | [`online`] | detectors that learn from the stream, with label-free alerts |
 //! | [`nab`] | the Numenta Anomaly Benchmark: corpus, scoring rules, scoreboard |
 //! | [`experiment`] | the tutorial's recipes and the walkthrough |
-//! | `serve` | SageMaker's container contract over HTTP (cargo feature `serve`, on by default) |
 //! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
 //! | [`contract`] | the `/invocations` request and response, shared by server, stream and Lambda |
+//! | [`live`] | the walkthrough's stream, embedded: writer, in-memory stream, consumer, offline check |
 //! | [`stream`] | stream records, and the stream consumer that keeps each series' state (the Lambda's job) |
-//! | `live` | the walkthrough's embedded stream through the local server (feature `serve`) |
-
+//!
 pub mod benchmark;
 pub mod contract;
 pub mod detector;
@@ -37,7 +38,6 @@ pub mod features;
 pub mod files;
 pub mod forest;
 pub mod frame;
-#[cfg(feature = "serve")]
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -46,8 +46,6 @@ pub mod numeric;
 pub mod online;
 pub mod plot;
 pub mod rng;
-#[cfg(feature = "serve")]
-pub mod serve;
 pub mod stream;
 pub mod synth;
 

@@ -4,9 +4,13 @@
 //! tutorial's writer put 10 rows at a time on Kinesis; a consumer reads the stream in larger
 //! batches, as Lambda's event-source mapping would, and does the Lambda's job with the library's
 //! [`Consumer`]: the series' state in an [`InMemoryStore`], one `/invocations` request per batch
-//! (with the series' last rows as context) to the real, stateless server listening on a loopback
-//! port. The predictions that come back must equal the offline predictions of the same model on
-//! the same rows, trailing windows and warm-up included.
+//! (with the series' last rows as context). The predictions that come back must equal the offline
+//! predictions of the same model on the same rows, trailing windows and warm-up included.
+//!
+//! [`run_live`] answers each request in-process with the server's own contract code
+//! ([`ScoringEndpoint`]); the `anomaly-kit-server` crate runs the same stream through the real
+//! HTTP server on a loopback port ([`stream_table`] with its HTTP endpoint), which is what
+//! `anomaly-kit walkthrough` does.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,10 +20,9 @@ use serde::Serialize;
 use crate::frame::Table;
 use crate::model::ModelArtefact;
 use crate::online::OnlineDetector;
-use crate::serve::LoopbackServer;
 use crate::stream::{
-    self, BatchReport, BoxFuture, Consumer, Endpoint, EndpointError, InMemoryFailures,
-    InMemoryStore, Incoming, OnlineModel, ScoredRecord,
+    self, BatchReport, Consumer, InMemoryFailures, InMemoryStore, Incoming, OnlineModel,
+    ScoredRecord, ScoringEndpoint,
 };
 
 /// How the live run streams.
@@ -89,43 +92,11 @@ pub enum LiveError {
     LostRow,
 }
 
-/// The local server's `/invocations`, through a real HTTP client.
-struct HttpEndpoint {
-    client: reqwest::Client,
-    url: String,
-}
-
-impl Endpoint for HttpEndpoint {
-    fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>> {
-        Box::pin(async move {
-            let unavailable = |e: reqwest::Error| EndpointError::Unavailable(e.to_string());
-            let response = self
-                .client
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let status = response.status();
-            let bytes = response.bytes().await.map_err(unavailable)?.to_vec();
-            let text = || String::from_utf8_lossy(&bytes).into_owned();
-            match status.as_u16() {
-                200..=299 => Ok(bytes),
-                s if stream::refused_by_model(s) => Err(EndpointError::Rejected {
-                    status: s,
-                    message: text(),
-                }),
-                s => Err(EndpointError::Unavailable(format!("HTTP {s}: {}", text()))),
-            }
-        })
-    }
-}
-
 /// What scores the live stream.
 #[derive(Clone, Debug)]
 pub enum LiveScorer {
-    /// A trained model behind the real server on a loopback port (the tutorial's path).
+    /// A trained model behind the `/invocations` contract (in-process here; over HTTP through
+    /// the `anomaly-kit-server` crate).
     Served(Box<ModelArtefact>),
     /// An online detector per series, learning as the records flow, run by the consumer itself
     /// and checkpointed in the series' state (no server).
@@ -151,6 +122,19 @@ impl LiveScorer {
             LiveScorer::Served(m) => &m.detector.feature_names,
             LiveScorer::Learning(m) => &m.feature_names,
         }
+    }
+
+    /// Checks that `table` has one column per field the scorer reads, then scores it offline.
+    pub fn check_and_score_offline(&self, table: &Table) -> Result<Vec<i32>, LiveError> {
+        let names = self.feature_names();
+        if table.values.ncols() != names.len() {
+            return Err(LiveError::Offline(format!(
+                "the table has {} columns, the scorer reads {} fields ({names:?})",
+                table.values.ncols(),
+                names.len()
+            )));
+        }
+        self.offline(table)
     }
 
     /// Predictions of the same scorer over the whole table in one pass: what the stream must
@@ -179,8 +163,8 @@ impl LiveScorer {
     }
 }
 
-/// Streams `table` through `scorer` (a [`ModelArtefact`] to serve, or an [`OnlineModel`]);
-/// `on_event` sees progress and anomalies.
+/// Streams `table` through `scorer` (a [`ModelArtefact`] answered in-process by the contract's
+/// own code, or an [`OnlineModel`] run by the consumer); `on_event` sees progress and anomalies.
 pub fn run_live(
     scorer: impl Into<LiveScorer>,
     table: &Table,
@@ -188,44 +172,31 @@ pub fn run_live(
     on_event: impl FnMut(LiveEvent<'_>),
 ) -> Result<LiveReport, LiveError> {
     let scorer = scorer.into();
-    let names = scorer.feature_names().to_vec();
-    if table.values.ncols() != names.len() {
-        return Err(LiveError::Offline(format!(
-            "the table has {} columns, the scorer reads {} fields ({names:?})",
-            table.values.ncols(),
-            names.len()
-        )));
-    }
-    let offline = scorer.offline(table)?;
+    let offline = scorer.check_and_score_offline(table)?;
+    let names = scorer.feature_names();
     let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
-    match scorer {
+    match &scorer {
         LiveScorer::Served(model) => {
-            let server = LoopbackServer::start(*model)?;
-            let addr = server.addr;
-            let endpoint = HttpEndpoint {
-                client: reqwest::Client::new(),
-                url: format!("http://{addr}/invocations?scores=true"),
-            };
+            let endpoint = ScoringEndpoint(&model.detector);
             let consumer = Consumer::new(&endpoint, &store, &failures);
-            let report = stream_table(
-                |batch| server.block_on(consumer.process(batch)),
-                &names,
+            stream_table(
+                |batch| stream::block_on(consumer.process(batch)),
+                names,
                 table,
                 options,
                 &offline,
                 on_event,
-            );
-            drop(server);
-            report.map(|r| LiveReport {
-                endpoint: format!("http://{addr}/invocations"),
+            )
+            .map(|r| LiveReport {
+                endpoint: "in-process /invocations (the server's contract, no HTTP)".into(),
                 ..r
             })
         }
         LiveScorer::Learning(model) => {
-            let consumer = Consumer::learning(&model, &store, &failures);
+            let consumer = Consumer::learning(model, &store, &failures);
             stream_table(
                 |batch| stream::block_on(consumer.process(batch)),
-                &names,
+                names,
                 table,
                 options,
                 &offline,
@@ -239,8 +210,11 @@ pub fn run_live(
     }
 }
 
-/// Writes the table to the in-memory stream and hands it, batch by batch, to `process`.
-fn stream_table(
+/// Writes the table to the in-memory stream and hands it, batch by batch, to `process` (a
+/// consumer's `process`, run to completion); `offline` holds the predictions every streamed row
+/// must match ([`LiveScorer::check_and_score_offline`]). The report's `endpoint` is left empty for
+/// the caller to name.
+pub fn stream_table(
     mut process: impl FnMut(&[Incoming<'_>]) -> BatchReport,
     names: &[String],
     table: &Table,

@@ -40,7 +40,7 @@ idle_exit=${IDLE_EXIT:-30s}
 
 if [[ -z "${BIN_DIR:-}" ]]; then
     echo "building the binaries (release)..." >&2
-    cargo build --release --locked --quiet -p anomaly-kit -p anomaly-kit-stream-writer -p anomaly-kit-lambda \
+    cargo build --release --locked --quiet -p anomaly-kit-cli -p anomaly-kit-stream-writer -p anomaly-kit-lambda \
         --manifest-path "$root/Cargo.toml"
     BIN_DIR="$root/target/release"
 fi

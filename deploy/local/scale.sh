@@ -37,7 +37,7 @@ stream=scale-$$
 if [[ -z "${BIN_DIR:-}" ]]; then
     echo "building the binaries (release)..." >&2
     cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
-        -p anomaly-kit -p anomaly-kit-stream-writer -p anomaly-kit-lambda -p anomaly-kit-local-runtime
+        -p anomaly-kit-cli -p anomaly-kit-stream-writer -p anomaly-kit-lambda -p anomaly-kit-local-runtime
     BIN_DIR="$root/target/release"
 fi
 for bin in anomaly-kit stream-writer local-trigger local-sagemaker; do

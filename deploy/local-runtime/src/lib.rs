@@ -94,7 +94,7 @@ impl RuntimeError {
 }
 
 /// A container's error as SageMaker passes it on (HTTP 424 `ModelError`).
-pub use anomaly_kit::serve::model_error;
+pub use anomaly_kit_server::model_error;
 
 /// How the stand-in routes and misbehaves.
 #[derive(Clone, Debug)]

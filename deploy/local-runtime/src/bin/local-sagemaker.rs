@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot listen")?;
     println!("listening http://{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(anomaly_kit::serve::shutdown_signal())
+        .with_graceful_shutdown(anomaly_kit_server::shutdown_signal())
         .await?;
     let c = &counters;
     println!(

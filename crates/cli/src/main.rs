@@ -1,6 +1,5 @@
 //! `anomaly-kit`: the command line over the library. Parses flags, calls the library, prints.
 
-#[cfg(feature = "serve")]
 mod kinesis;
 
 use std::path::{Path, PathBuf};
@@ -86,8 +85,7 @@ enum Command {
     )]
     Nab(NabArgs),
     /// Serve a model with SageMaker's container contract: GET /ping, POST /invocations, port 8080.
-    #[cfg(feature = "serve")]
-    #[command(
+        #[command(
         after_help = "Examples:\n  anomaly-kit serve --model data/model --host 127.0.0.1 --port 8080\n  curl -s -H 'Content-Type: application/json' \\\n       -d '[{\"feature_1\": 1.2, \"feature_2\": 0.4, \"feature_3\": 2.0, \"feature_4\": 1.1, \"feature_5\": 0.9}]' \\\n       http://127.0.0.1:8080/invocations\n\nThe model comes from --model, else $MODEL_PATH, else /opt/ml/model/ (SageMaker's)."
     )]
     Serve(ServeArgs),
@@ -315,7 +313,6 @@ struct NabArgs {
     json: bool,
 }
 
-#[cfg(feature = "serve")]
 #[derive(Args)]
 struct ServeArgs {
     /// Model file or directory (default: $MODEL_PATH, else /opt/ml/model/).
@@ -404,14 +401,11 @@ fn configure_table_display() {
 fn main() {
     configure_table_display();
     let cli = Cli::parse();
-    #[cfg(feature = "serve")]
-    let quiet = if matches!(cli.command, Command::Serve(_)) {
+        let quiet = if matches!(cli.command, Command::Serve(_)) {
         "info"
     } else {
         "warn"
     };
-    #[cfg(not(feature = "serve"))]
-    let quiet = "warn";
     let filter = match cli.verbose {
         0 => quiet,
         1 => "info",
@@ -459,8 +453,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Benchmark(a) => benchmark_cmd(a),
         Command::Nab(a) => nab_cmd(a),
         Command::Walkthrough(a) => walkthrough(a),
-        #[cfg(feature = "serve")]
-        Command::Serve(a) => serve_cmd(a),
+                Command::Serve(a) => serve_cmd(a),
     }
 }
 
@@ -1027,9 +1020,8 @@ fn print_benchmark(
     }
 }
 
-#[cfg(feature = "serve")]
 fn serve_cmd(a: ServeArgs) -> Result<()> {
-    use anomaly_kit::serve;
+    use anomaly_kit_server as serve;
     let path = serve::resolve_model_path(a.model.as_deref());
     // load before listening: a bad model is a start-up failure, not a server that answers 500
     let model = serve::load_model(&path).context("cannot start the server")?;
@@ -1088,8 +1080,7 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
     if !a.json {
         print_walkthrough(&report)?;
     }
-    #[cfg(feature = "serve")]
-    let live = match (&a.kinesis_endpoint, a.no_live) {
+        let live = match (&a.kinesis_endpoint, a.no_live) {
         (_, true) => None,
         (Some(endpoint), false) => Some(kinesis::stream(
             &report,
@@ -1101,8 +1092,6 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
         )?),
         (None, false) => Some(live_stream(&report, a.live_detector, a.rate, a.json)?),
     };
-    #[cfg(not(feature = "serve"))]
-    let live: Option<()> = None;
     let seconds = started.elapsed().as_secs_f64();
     if a.json {
         let mut json = serde_json::to_value(&report)?;
@@ -1123,14 +1112,14 @@ fn walkthrough(a: WalkthroughArgs) -> Result<()> {
 }
 
 /// The live part: the test CSV streamed through the local server, anomalies shown as they come.
-#[cfg(feature = "serve")]
 fn live_stream(
     report: &WalkthroughReport,
     detector: LiveDetector,
     rate: Option<f64>,
     quiet: bool,
 ) -> Result<anomaly_kit::live::LiveReport> {
-    use anomaly_kit::live::{self, LiveEvent, LiveOptions, LiveScorer};
+    use anomaly_kit::live::{LiveEvent, LiveOptions, LiveScorer};
+    use anomaly_kit_server::live;
     use anomaly_kit::stream::OnlineModel;
     let table = frame::read_csv(&report.artefacts.test_csv, &CsvOptions::default())?;
     let (scorer, what) = match detector {

@@ -8,6 +8,7 @@ mod common;
 fn dockerfile() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
+        "/../..",
         "/deploy/container/Dockerfile"
     ))
     .unwrap()
@@ -18,6 +19,7 @@ fn hadolint_passes() {
     let out = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
+        "/../..",
             "/deploy/container/lint.sh"
         ))
         .output()
@@ -44,7 +46,34 @@ fn the_image_follows_sagemakers_contract() {
     assert!(d.contains(":nonroot"), "the server should not run as root");
 }
 
-#[cfg(feature = "serve")]
+/// Cargo reads every workspace member's manifest and sources before it builds one package, so the
+/// image's build stage must copy each of them (a member added later and forgotten here breaks
+/// `docker build` although nothing else notices).
+#[test]
+fn the_build_stage_copies_every_workspace_member() {
+    let d = dockerfile();
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml")).unwrap();
+    let members = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("members = ["))
+        .expect("the workspace lists its members on one line");
+    let members: Vec<&str> = members
+        .trim_end_matches(']')
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty() && *m != ".")
+        .collect();
+    assert!(members.len() >= 5, "members parsed: {members:?}");
+    for m in members {
+        for part in ["Cargo.toml", "src"] {
+            assert!(
+                d.contains(&format!("COPY {m}/{part} ")),
+                "the Dockerfile does not copy {m}/{part}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_entry_point_with_serve_starts_the_server() {
     use std::io::{BufRead, BufReader};

@@ -16,7 +16,7 @@ use anomaly_kit::frame::{self, CsvOptions};
 use anomaly_kit::live::{LiveReport, LiveScorer};
 use anomaly_kit::model::ModelArtefact;
 use anomaly_kit::online::OnlineParams;
-use anomaly_kit::serve::LoopbackServer;
+use anomaly_kit_server::LoopbackServer;
 use anomaly_kit::stream::OnlineModel;
 use anyhow::{Context, Result, bail};
 

@@ -3,7 +3,6 @@
 //! the edge of `f64`, and stop signals while a client holds a half-sent request. Each test
 //! checks a bound the server promises in `serve`'s module docs, with a short configured limit so
 //! the test itself stays quick.
-#![cfg(feature = "serve")]
 
 mod common;
 
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anomaly_kit::detector::DetectorSpec;
 use anomaly_kit::model::{ModelArtefact, TrainingInfo};
-use anomaly_kit::serve::{self, LoopbackTask, ServeConfig};
+use anomaly_kit_server::{self as serve, LoopbackTask, ServeConfig};
 use anomaly_kit::synth::SynthParams;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,7 +1,6 @@
 //! The inference server over real loopback HTTP: every input shape, every error class, the
 //! SageMaker runtime path (and its error shape), a server that keeps no state — context rows in the
 //! request, the same bytes from any instance in any order — and start-up failures.
-#![cfg(feature = "serve")]
 
 mod common;
 
@@ -11,7 +10,7 @@ use std::time::Duration;
 use anomaly_kit::contract::Predictions;
 use anomaly_kit::detector::DetectorSpec;
 use anomaly_kit::model::{ModelArtefact, TrainingInfo};
-use anomaly_kit::serve::{self, ServeConfig};
+use anomaly_kit_server::{self as serve, ServeConfig};
 use anomaly_kit::synth::{SynthParams, Synthetic};
 use common::{kit, kit_err};
 use serde_json::{Value, json};

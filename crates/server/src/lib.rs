@@ -8,7 +8,7 @@
 //! * also answers `POST /endpoints/{name}/invocations`, the path the AWS SageMaker runtime
 //!   clients (boto3, the Rust SDK) call, so they work against a local server unchanged;
 //! * answers bad input with 4xx and a JSON `{"error": …}` naming the problem (see
-//!   [`crate::contract`]), 413 above the body limit, 408 when a request takes too long;
+//!   [`anomaly_kit::contract`]), 413 above the body limit, 408 when a request takes too long;
 //! * counts requests, rows, anomalies and warming-up rows at `GET /metrics` (Prometheus text);
 //! * finishes in-flight requests on SIGTERM or Ctrl-C before it exits, for at most the drain
 //!   time; a second signal exits at once.
@@ -31,16 +31,16 @@
 //!   plus `max_connections × LARGE_BODY_BYTES` (about 125 MB per large body and 64 MB), and
 //!   `/ping` is answered while they run.
 //! * **every answer** is JSON, 404 and 405 included, and quotes what the client sent only up to
-//!   [`crate::contract::MAX_QUOTED_CHARS`] characters.
+//!   [`anomaly_kit::contract::MAX_QUOTED_CHARS`] characters.
 //!
 //! ## No state
 //!
 //! The answer to a request depends only on the model and the request
-//! ([`crate::detector::Detector::score_request`]): a windowed model gets each series' past **in
-//! the request**, as context rows ([`crate::contract`]), and rows without context are windowed in
+//! ([`anomaly_kit::detector::Detector::score_request`]): a windowed model gets each series' past **in
+//! the request**, as context rows ([`anomaly_kit::contract`]), and rows without context are windowed in
 //! request order from an empty past. So any number of instances, in any order, across restarts
 //! and replacements, give byte-identical answers, and no client can fill the server's memory
-//! with series. The stream consumer keeps each series' rows ([`crate::stream`]).
+//! with series. The stream consumer keeps each series' rows ([`anomaly_kit::stream`]).
 //!
 //! ## The SageMaker runtime's error shape
 //!
@@ -50,6 +50,8 @@
 //! (`/endpoints/{name}/invocations`) answers the same way, so a client tested against this
 //! server meets the errors it will meet on AWS; `/invocations` keeps the container's own status.
 
+pub mod live;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,9 +59,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::contract::{self, ContractError, ErrorBody, Predictions, Rows};
-use crate::detector::Scored;
-use crate::model::{ModelArtefact, ModelError};
+use anomaly_kit::contract::{self, ContractError, ErrorBody, Predictions, Rows};
+use anomaly_kit::detector::Scored;
+use anomaly_kit::model::{ModelArtefact, ModelError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, Request, State};

@@ -11,7 +11,7 @@ use common::kit;
 mod common;
 
 fn nab_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/nab")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("../shared/datasets/nab")
 }
 
 /// Reads `file,timestamp,anomaly_score` rows into per-file score series in corpus order.

@@ -9,7 +9,7 @@
 //! Run by `bench/soak.sh`, which starts the server and writes `bench/soak.md`:
 //!
 //! ```text
-//! cargo run --release --example soak -- ADDR PID [SECONDS] [CONNECTIONS] [IDLE] [LARGE] [FAIR_SECONDS]
+//! cargo run --release -p anomaly-kit-server --example soak -- ADDR PID [SECONDS] [CONNECTIONS] [IDLE] [LARGE] [FAIR_SECONDS]
 //! ```
 //!
 //! Prints one JSON object: requests by status, transport errors, `/ping` percentiles and the
