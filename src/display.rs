@@ -7,21 +7,31 @@
 //! its shape and column types included, with long frames cut to their first and last rows as
 //! polars' own text display does. Charts display through [`crate::plot::Figure`].
 //!
+//! Tables need the `polars` feature (the notebooks and the CLI turn it on).
+//!
 //! ```
+//! # #[cfg(feature = "polars")]
+//! # fn main() -> Result<(), anomaly_kit::polars::prelude::PolarsError> {
 //! use anomaly_kit::display::html_table;
 //! use anomaly_kit::polars::prelude::*;
 //! let df = df!("recipe" => ["tutorial", "improved"], "f1" => [0.474, 0.998])?;
 //! let html = html_table(&df).to_html();
 //! assert!(html.contains("<td>tutorial</td><td>0.474</td>"));
 //! assert!(html.contains("shape: (2, 2)"));
-//! # Ok::<(), PolarsError>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "polars"))]
+//! # fn main() {}
 //! ```
 
+#[cfg(feature = "polars")]
 use polars::prelude::{AnyValue, DataFrame};
 
+#[cfg(feature = "polars")]
 /// Rows shown by default: the first and last half of this many, as polars' text display.
 pub const DEFAULT_MAX_ROWS: usize = 10;
 
+#[cfg(feature = "polars")]
 /// A DataFrame that displays as an HTML table in evcxr. Build it with [`html_table`] or
 /// [`HtmlTable::new`], optionally set [`HtmlTable::max_rows`] and [`HtmlTable::caption`].
 #[derive(Clone, Debug)]
@@ -31,17 +41,20 @@ pub struct HtmlTable {
     caption: Option<String>,
 }
 
+#[cfg(feature = "polars")]
 /// Wraps a copy of `df` for display (polars frames share their buffers, so the copy is cheap).
 pub fn html_table(df: &DataFrame) -> HtmlTable {
     HtmlTable::new(df.clone())
 }
 
+#[cfg(feature = "polars")]
 impl From<DataFrame> for HtmlTable {
     fn from(frame: DataFrame) -> Self {
         Self::new(frame)
     }
 }
 
+#[cfg(feature = "polars")]
 impl HtmlTable {
     pub fn new(frame: DataFrame) -> Self {
         Self {
@@ -175,6 +188,7 @@ pub fn format_float(v: f64) -> String {
     if s == "-0.0" { "0.0".into() } else { s }
 }
 
+#[cfg(feature = "polars")]
 /// The text of one cell: strings without quotes, floats by [`format_float`], `null` for nulls.
 fn cell_text(v: &AnyValue<'_>) -> String {
     match v {
@@ -187,6 +201,7 @@ fn cell_text(v: &AnyValue<'_>) -> String {
     }
 }
 
+#[cfg(feature = "polars")]
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::detector::{Detector, DetectorError, DetectorSpec, ThresholdRule};
 use crate::features::DEFAULT_WINDOW;
 use crate::frame;
-use crate::metrics::{self, ConfusionMatrix, Evaluation};
+use crate::metrics::{self, Evaluation};
 use crate::model::{ModelArtefact, TrainingInfo};
 use crate::plot;
 use crate::synth::{self, SynthParams, Synthetic, Trend};
@@ -636,6 +636,7 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+#[cfg(feature = "polars")]
 fn results_frame<'a>(
     label: &str,
     labels: Vec<String>,
@@ -676,6 +677,7 @@ fn results_frame<'a>(
     )
 }
 
+#[cfg(feature = "polars")]
 impl RecipeResults {
     /// One row per recipe, metrics rounded to 3 decimals.
     pub fn to_frame(
@@ -686,6 +688,7 @@ impl RecipeResults {
     }
 }
 
+#[cfg(feature = "polars")]
 /// One row per (trend, recipe), metrics rounded to 3 decimals.
 pub fn trends_frame(
     trends: &[TrendComparison],
@@ -703,6 +706,7 @@ pub fn trends_frame(
     )
 }
 
+#[cfg(feature = "polars")]
 /// Confusion matrices as 2 × 2 tables, stacked one recipe under the other: for each recipe a row
 /// of anomalous rows and a row of normal rows, split into flagged and not flagged. A matrix read
 /// as a table shows what one F1 figure hides: which of the two mistakes a recipe makes.
@@ -716,7 +720,7 @@ pub fn trends_frame(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn confusion_frame(
-    matrices: &[(&str, &ConfusionMatrix)],
+    matrices: &[(&str, &metrics::ConfusionMatrix)],
 ) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
     use polars::prelude::*;
     let mut recipe = Vec::new();

@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2};
+#[cfg(feature = "polars")]
 use polars::prelude::*;
 
 use crate::synth::Synthetic;
@@ -83,6 +84,7 @@ pub enum FrameError {
         expected: usize,
         got: usize,
     },
+    #[cfg(feature = "polars")]
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
 }
@@ -104,6 +106,7 @@ impl Table {
         self.values.nrows()
     }
 
+    #[cfg(feature = "polars")]
     /// The feature values as a polars DataFrame (with the index as a leading string column).
     pub fn to_dataframe(&self) -> Result<DataFrame, FrameError> {
         let mut columns = Vec::with_capacity(self.feature_names.len() + 2);
@@ -136,7 +139,8 @@ fn timestamp_text(s: &Synthetic, i: usize) -> String {
     s.timestamp(i).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn value_columns(names: &[String], values: ArrayView2<f64>) -> Vec<Column> {
+#[cfg(feature = "polars")]
+fn value_columns(names: &[String], values: ndarray::ArrayView2<f64>) -> Vec<Column> {
     names
         .iter()
         .zip(values.columns())
@@ -144,6 +148,7 @@ fn value_columns(names: &[String], values: ArrayView2<f64>) -> Vec<Column> {
         .collect()
 }
 
+#[cfg(feature = "polars")]
 fn timestamp_column(s: &Synthetic) -> Column {
     let start_ms = s.start.and_utc().timestamp_millis();
     let ms: Vec<i64> = (0..s.n_rows() as i64)
@@ -154,6 +159,7 @@ fn timestamp_column(s: &Synthetic) -> Column {
         .into()
 }
 
+#[cfg(feature = "polars")]
 /// The generated values as a DataFrame: `timestamp` then one column per feature.
 pub fn features_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
     let mut columns = vec![timestamp_column(s)];
@@ -161,6 +167,7 @@ pub fn features_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
     Ok(DataFrame::new(s.n_rows(), columns)?)
 }
 
+#[cfg(feature = "polars")]
 /// The labels as a DataFrame: `timestamp`, one 0/1 column per feature, and the row label `anomaly`.
 pub fn labels_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
     let mut columns = vec![timestamp_column(s)];
@@ -177,8 +184,9 @@ pub fn labels_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
     Ok(DataFrame::new(s.n_rows(), columns)?)
 }
 
+#[cfg(feature = "polars")]
 /// Per-column count, mean, standard deviation (n-1), min and max: a `describe()` for numbers.
-pub fn describe(names: &[String], values: ArrayView2<f64>) -> Result<DataFrame, FrameError> {
+pub fn describe(names: &[String], values: ndarray::ArrayView2<f64>) -> Result<DataFrame, FrameError> {
     let stats = ["count", "mean", "std", "min", "max"];
     let mut columns = vec![Column::new("statistic".into(), stats.to_vec())];
     for (name, col) in names.iter().zip(values.columns()) {
@@ -761,6 +769,7 @@ mod tests {
         assert_eq!(t.labels.unwrap(), s.row_truth());
     }
 
+    #[cfg(feature = "polars")]
     #[test]
     fn frames_have_the_right_shape() {
         let s = SynthParams::tutorial()

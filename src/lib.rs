@@ -54,6 +54,7 @@ pub use linfa;
 pub use linfa_trees;
 pub use ndarray;
 pub use plotters;
+#[cfg(feature = "polars")]
 pub use polars;
 pub use serde_json;
 
