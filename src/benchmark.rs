@@ -26,6 +26,12 @@ pub enum BenchmarkError {
     Forest(#[from] ForestError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// Datasets the reference table has no figures for.
+    #[error("no reference figures for {0}")]
+    Unreferenced(String),
+    /// Datasets whose mean ROC-AUC is more than [`REFERENCE_MARGIN`] below scikit-learn's.
+    #[error("ROC-AUC more than 0.02 below scikit-learn on: {0}")]
+    BelowReference(String),
 }
 
 /// One dataset's result; the JSON keys are part of the CLI's contract (new keys may be added).
@@ -127,6 +133,89 @@ pub struct Reference {
     pub isotree_auc: (f64, f64),
     pub sklearn_ap: (f64, f64),
     pub isotree_ap: (f64, f64),
+}
+
+/// How far below scikit-learn's mean ROC-AUC ours may be and still pass [`check_against`].
+pub const REFERENCE_MARGIN: f64 = 0.02;
+
+/// Every result has reference figures, and no mean ROC-AUC is more than [`REFERENCE_MARGIN`]
+/// below scikit-learn's.
+pub fn check_against(
+    results: &[BenchmarkResult],
+    reference: &BTreeMap<String, Reference>,
+) -> Result<(), BenchmarkError> {
+    let unreferenced: Vec<&str> = results
+        .iter()
+        .filter(|r| !reference.contains_key(&r.dataset))
+        .map(|r| r.dataset.as_str())
+        .collect();
+    if !unreferenced.is_empty() {
+        return Err(BenchmarkError::Unreferenced(unreferenced.join(", ")));
+    }
+    let failing: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            reference
+                .get(&r.dataset)
+                .filter(|f| r.roc_auc_mean < f.sklearn_auc.0 - REFERENCE_MARGIN)
+                .map(|f| {
+                    format!(
+                        "{} ({:.4} vs sklearn {:.4})",
+                        r.dataset, r.roc_auc_mean, f.sklearn_auc.0
+                    )
+                })
+        })
+        .collect();
+    if failing.is_empty() {
+        Ok(())
+    } else {
+        Err(BenchmarkError::BelowReference(failing.join(", ")))
+    }
+}
+
+/// Our figures beside the reference's, one row per dataset ("—" where the reference has none).
+pub fn results_table(
+    results: &[BenchmarkResult],
+    reference: &BTreeMap<String, Reference>,
+) -> crate::display::TextTable {
+    let pm = |m: f64, s: f64| format!("{m:.4} ± {s:.4}");
+    let mut table = crate::display::TextTable::new([
+        "dataset",
+        "n",
+        "d",
+        "ours AUC",
+        "sklearn AUC",
+        "Δ vs sklearn",
+        "isotree AUC",
+        "ours AP",
+        "sklearn AP",
+        "isotree AP",
+        "fit s",
+        "score s",
+    ]);
+    for r in results {
+        let f = reference.get(&r.dataset);
+        let refcell = |get: fn(&Reference) -> (f64, f64)| {
+            f.map(|f| pm(get(f).0, get(f).1))
+                .unwrap_or_else(|| "—".into())
+        };
+        table.push([
+            r.dataset.clone(),
+            r.rows.to_string(),
+            r.features.to_string(),
+            pm(r.roc_auc_mean, r.roc_auc_sd),
+            refcell(|f| f.sklearn_auc),
+            f.map(|f| format!("{:+.4}", r.roc_auc_mean - f.sklearn_auc.0))
+                .unwrap_or_else(|| "—".into()),
+            refcell(|f| f.isotree_auc),
+            pm(r.average_precision_mean, r.average_precision_sd),
+            refcell(|f| f.sklearn_ap),
+            refcell(|f| f.isotree_ap),
+            format!("{:.4}", r.fit_seconds),
+            format!("{:.4}", r.score_seconds),
+        ]);
+    }
+    table
 }
 
 /// Reads the reference table of `REFERENCE.md`: rows `| dataset | n | d | anom % | sklearn AUC |

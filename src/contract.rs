@@ -162,6 +162,14 @@ pub struct Predictions {
     pub context_rows: Option<usize>,
 }
 
+/// How many of `predictions` (-1/1, [`crate::forest::prediction`]) say "anomaly".
+pub fn anomaly_count(predictions: &[i32]) -> usize {
+    predictions
+        .iter()
+        .filter(|&&p| crate::forest::is_anomaly_prediction(p))
+        .count()
+}
+
 impl Predictions {
     /// The answer for rows a detector scored; `detailed` adds scores, flags and warm-up.
     pub fn new(scored: &Scored, detailed: bool) -> Self {
@@ -176,7 +184,7 @@ impl Predictions {
 
     /// Rows flagged as anomalies.
     pub fn anomaly_count(&self) -> usize {
-        self.predictions.iter().filter(|&&p| p == -1).count()
+        anomaly_count(&self.predictions)
     }
 }
 

@@ -186,6 +186,11 @@ impl Detector {
         Ok(self.forest.score_samples(features.view())?)
     }
 
+    /// The threshold on the [`Detector::anomaly_scores`] scale (`-threshold()`), for charts.
+    pub fn anomaly_threshold(&self) -> f64 {
+        -self.threshold()
+    }
+
     /// `-score_samples`: higher is more abnormal (the convention of the metrics).
     pub fn anomaly_scores(&self, x: ArrayView2<f64>) -> Result<Vec<f64>, DetectorError> {
         Ok(self.score_samples(x)?.iter().map(|s| -s).collect())
@@ -212,7 +217,7 @@ impl Detector {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decide(&self, score: f64, warming_up: bool) -> bool {
-        !warming_up && score < self.threshold()
+        !warming_up && crate::forest::is_anomalous(score, self.threshold())
     }
 
     /// Scores rows of **one series** in time order, from an empty past: scores, warm-up flags and
@@ -332,7 +337,7 @@ impl Scored {
     pub fn predictions(&self) -> Vec<i32> {
         self.anomalies
             .iter()
-            .map(|&a| if a { -1 } else { 1 })
+            .map(|&a| crate::forest::prediction(a))
             .collect()
     }
 

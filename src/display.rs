@@ -1,4 +1,5 @@
-//! Rich output in evcxr notebooks (the Jupyter Rust kernel): polars DataFrames as HTML tables.
+//! Tables for people: polars DataFrames as HTML tables in evcxr notebooks (the Jupyter Rust
+//! kernel), and [`TextTable`] for terminals and Markdown.
 //!
 //! evcxr shows a value through its `Debug` text unless the value's type has an
 //! `evcxr_display(&self)` method, which prints the content between `EVCXR_BEGIN_CONTENT <mime>`
@@ -186,6 +187,82 @@ pub fn format_float(v: f64) -> String {
         s.to_string()
     };
     if s == "-0.0" { "0.0".into() } else { s }
+}
+
+/// A plain-text table for terminals and Markdown files: the CLI's reports print through it.
+///
+/// ```
+/// use anomaly_kit::display::TextTable;
+/// let mut t = TextTable::new(["recipe", "f1"]);
+/// t.push(["tutorial", "0.474"]);
+/// t.push(["improved", "0.998"]);
+/// assert_eq!(t.aligned(), "recipe    f1\ntutorial  0.474\nimproved  0.998\n");
+/// assert!(t.markdown().starts_with("| recipe | f1 |\n|---|---|\n| tutorial | 0.474 |"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextTable {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    /// A table with these column names and no rows.
+    pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row (cells beyond the header are kept; missing cells print empty).
+    pub fn push<S: Into<String>>(&mut self, row: impl IntoIterator<Item = S>) {
+        self.rows.push(row.into_iter().map(Into::into).collect());
+    }
+
+    fn cell(&self, row: &[String], i: usize) -> String {
+        row.get(i).cloned().unwrap_or_default()
+    }
+
+    /// Columns padded to their widest cell, two spaces apart, one line per row.
+    pub fn aligned(&self) -> String {
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .map(|r| self.cell(r, i).chars().count())
+                    .chain([self.header[i].chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: Vec<String>| {
+            let text: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            format!("{}\n", text.join("  ").trim_end())
+        };
+        let mut out = line(self.header.clone());
+        for r in &self.rows {
+            out += &line((0..self.header.len()).map(|i| self.cell(r, i)).collect());
+        }
+        out
+    }
+
+    /// A GitHub-flavoured Markdown table.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "| {} |\n|{}\n",
+            self.header.join(" | "),
+            "---|".repeat(self.header.len())
+        );
+        for r in &self.rows {
+            let cells: Vec<String> = (0..self.header.len()).map(|i| self.cell(r, i)).collect();
+            out += &format!("| {} |\n", cells.join(" | "));
+        }
+        out
+    }
 }
 
 #[cfg(feature = "polars")]

@@ -216,6 +216,22 @@ pub struct DataSummary {
     pub anomaly_rate: f64,
 }
 
+impl DataSummary {
+    /// One line: kind, seed, shape and anomaly counts.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} data, seed {}: {} rows x {} features, {} anomalous cells, {} anomalous rows ({:.1} %)",
+            self.trend,
+            self.seed,
+            self.rows,
+            self.features,
+            self.anomalous_cells,
+            self.anomalous_rows,
+            100.0 * self.anomaly_rate
+        )
+    }
+}
+
 impl From<&Synthetic> for DataSummary {
     fn from(s: &Synthetic) -> Self {
         Self {
@@ -565,26 +581,33 @@ pub fn findings(
 
 /// The data charts: series with anomalies marked, and the label matrix.
 pub fn plot_data(data: &Synthetic, dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
-    let series = dir.join("train_series.svg");
-    plot::save_svg(&series, (1200, 900), |area| {
-        plot::series_with_anomalies(
-            area,
-            &data.feature_names,
-            data.values.view(),
-            data.cell_labels.view(),
+    data_charts(
+        &data.feature_names,
+        data.values.view(),
+        data.cell_labels.view(),
+        [dir.join("train_series.svg"), dir.join("train_labels.svg")],
+        [
             "Training data: trends with anomalies (red)",
-        )
-    })?;
-    let labels = dir.join("train_labels.svg");
-    plot::save_svg(&labels, (1200, 400), |area| {
-        plot::label_matrix(
-            area,
-            &data.feature_names,
-            data.cell_labels.view(),
             "Training labels: anomalous cells",
-        )
+        ],
+    )
+}
+
+/// The series with anomalous `cells` marked, and the label matrix, at `paths` with `titles`.
+pub fn data_charts(
+    names: &[String],
+    values: ndarray::ArrayView2<f64>,
+    cells: ndarray::ArrayView2<u8>,
+    paths: [PathBuf; 2],
+    titles: [&str; 2],
+) -> Result<Vec<PathBuf>, ExperimentError> {
+    plot::save_svg(&paths[0], (1200, 900), |area| {
+        plot::series_with_anomalies(area, names, values, cells, titles[0])
     })?;
-    Ok(vec![series, labels])
+    plot::save_svg(&paths[1], (1200, 400), |area| {
+        plot::label_matrix(area, names, cells, titles[1])
+    })?;
+    Ok(paths.to_vec())
 }
 
 /// Score distribution, ROC and PR charts of one detector on labelled data.
@@ -594,41 +617,148 @@ pub fn plot_scores(
     name: &str,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, ExperimentError> {
-    let scores = detector.anomaly_scores(data.values.view())?;
-    let truth = data.row_truth();
-    let threshold = -detector.threshold();
-    let roc = metrics::roc_curve(&scores, &truth)?;
-    let pr = metrics::pr_curve(&scores, &truth)?;
-    let auc = metrics::roc_auc(&scores, &truth)?;
-    let ap = metrics::average_precision(&scores, &truth)?;
-    let base_rate = data.anomalous_rows() as f64 / data.n_rows() as f64;
-    let paths = [
-        dir.join(format!("scores_{name}.svg")),
-        dir.join(format!("roc_{name}.svg")),
-        dir.join(format!("pr_{name}.svg")),
-    ];
+    score_charts(
+        detector,
+        data.values.view(),
+        &data.row_truth(),
+        [
+            dir.join(format!("scores_{name}.svg")),
+            dir.join(format!("roc_{name}.svg")),
+            dir.join(format!("pr_{name}.svg")),
+        ],
+        [
+            format!("Anomaly scores on the test set ({name} recipe)"),
+            format!("ROC curve ({name} recipe)"),
+            format!("Precision-recall curve ({name} recipe)"),
+        ],
+    )
+}
+
+/// The score distribution (with the detector's threshold), ROC and PR charts of `detector` on
+/// `values` against `truth`, at `paths` with `titles`.
+pub fn score_charts(
+    detector: &Detector,
+    values: ndarray::ArrayView2<f64>,
+    truth: &[bool],
+    paths: [PathBuf; 3],
+    titles: [String; 3],
+) -> Result<Vec<PathBuf>, ExperimentError> {
+    let scores = detector.anomaly_scores(values)?;
+    let threshold = detector.anomaly_threshold();
+    let roc = metrics::roc_curve(&scores, truth)?;
+    let pr = metrics::pr_curve(&scores, truth)?;
+    let auc = metrics::roc_auc(&scores, truth)?;
+    let ap = metrics::average_precision(&scores, truth)?;
+    let base_rate = crate::numeric::share(truth);
     plot::save_svg(&paths[0], (900, 500), |a| {
-        plot::score_distribution(
-            a,
-            &scores,
-            Some(&truth),
-            threshold,
-            &format!("Anomaly scores on the test set ({name} recipe)"),
-        )
+        plot::score_distribution(a, &scores, Some(truth), threshold, &titles[0])
     })?;
     plot::save_svg(&paths[1], (600, 600), |a| {
-        plot::roc_curve(a, &roc, auc, &format!("ROC curve ({name} recipe)"))
+        plot::roc_curve(a, &roc, auc, &titles[1])
     })?;
     plot::save_svg(&paths[2], (600, 600), |a| {
-        plot::pr_curve(
-            a,
-            &pr,
-            ap,
-            base_rate,
-            &format!("Precision-recall curve ({name} recipe)"),
-        )
+        plot::pr_curve(a, &pr, ap, base_rate, &titles[2])
     })?;
     Ok(paths.to_vec())
+}
+
+/// One row per (data, recipe) as text, the columns of the polars frames.
+fn results_text<'a>(labels: Vec<String>, rows: impl Iterator<Item = &'a RecipeResult>) -> String {
+    use crate::display::{TextTable, format_float};
+    let mut t = TextTable::new([
+        "data",
+        "recipe",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "avg_precision",
+        "flagged",
+        "anomalies",
+    ]);
+    for (label, r) in labels.into_iter().zip(rows) {
+        let metric = |x: f64| format_float(round3(x));
+        t.push([
+            label,
+            r.recipe.name().to_string(),
+            metric(r.precision),
+            metric(r.recall),
+            metric(r.f1),
+            metric(r.roc_auc),
+            metric(r.average_precision),
+            r.flagged.to_string(),
+            r.anomalies.to_string(),
+        ]);
+    }
+    t.aligned()
+}
+
+impl std::fmt::Display for WalkthroughReport {
+    /// The walkthrough as the CLI prints it: the data, each recipe's metrics, the notes and the
+    /// files written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "anomaly-kit walkthrough: the tutorial's offline steps, with its defects fixed\n"
+        )?;
+        for (what, d) in [("train", &self.train), ("test", &self.test)] {
+            writeln!(
+                f,
+                "{what:>5}: {} data, seed {}, {} rows x {} features, {} anomalous cells, {} anomalous rows ({:.1} %)",
+                d.trend,
+                d.seed,
+                d.rows,
+                d.features,
+                d.anomalous_cells,
+                d.anomalous_rows,
+                100.0 * d.anomaly_rate
+            )?;
+        }
+        let trend = self.config.trend.name().to_string();
+        writeln!(
+            f,
+            "\nRecipes on the test set (seed {}):\n{}",
+            self.test.seed,
+            results_text(vec![trend; 3], self.recipes.iter())
+        )?;
+        for rec in self.recipes.iter() {
+            writeln!(f, "  {:<15} {}", rec.recipe.name(), rec.description)?;
+        }
+        if !self.trends.is_empty() {
+            let labels = self
+                .trends
+                .iter()
+                .flat_map(|t| std::iter::repeat_n(t.trend.name().to_string(), 3))
+                .collect();
+            let rows = self
+                .trends
+                .iter()
+                .flat_map(|t| [&t.tutorial, &t.threshold_only, &t.improved]);
+            writeln!(
+                f,
+                "\nEvery recipe on every kind of data (train seed 100, test seed 101):\n{}",
+                results_text(labels, rows)
+            )?;
+            for t in &self.trends {
+                if let Some(oracle) = t.oracle_roc_auc {
+                    writeln!(
+                        f,
+                        "  {}: best possible ROC-AUC knowing the true trend = {oracle:.3}",
+                        t.trend
+                    )?;
+                }
+            }
+        }
+        writeln!(f, "\nWhat the numbers say:")?;
+        for n in &self.notes {
+            writeln!(f, "  - {n}")?;
+        }
+        writeln!(f, "\nFiles written:")?;
+        for p in self.artefacts.all() {
+            writeln!(f, "  {}", p.display())?;
+        }
+        Ok(())
+    }
 }
 
 /// Rounds to 3 decimals for tables; full precision stays in the JSON reports.

@@ -32,6 +32,9 @@ pub enum FrameError {
     },
     #[error("{path}: malformed CSV: {source}")]
     Csv { path: PathBuf, source: csv::Error },
+    /// A column a model (or a caller) needs is not in the table.
+    #[error("the model needs column '{wanted}' but the input has {available}")]
+    MissingColumn { wanted: String, available: String },
     #[error("{path}: row {row}, column '{column}': '{value}' is not a finite number")]
     NotNumeric {
         path: PathBuf,
@@ -102,8 +105,71 @@ pub struct Table {
 }
 
 impl Table {
+    /// The number of rows.
     pub fn n_rows(&self) -> usize {
         self.values.nrows()
+    }
+
+    /// The columns `names`, by name and in that order: a model's features from a table whose
+    /// columns may be ordered differently or include others.
+    ///
+    /// ```
+    /// use anomaly_kit::frame::Table;
+    /// let t = Table {
+    ///     feature_names: vec!["a".into(), "b".into()],
+    ///     values: anomaly_kit::ndarray::array![[1.0, 2.0], [3.0, 4.0]],
+    ///     labels: None,
+    ///     index: None,
+    /// };
+    /// assert_eq!(t.select(&["b".into()])?, anomaly_kit::ndarray::array![[2.0], [4.0]]);
+    /// assert!(t.select(&["c".into()]).is_err());
+    /// # Ok::<(), anomaly_kit::frame::FrameError>(())
+    /// ```
+    pub fn select(&self, names: &[String]) -> Result<Array2<f64>, FrameError> {
+        let at = names
+            .iter()
+            .map(|name| {
+                self.feature_names
+                    .iter()
+                    .position(|n| n == name)
+                    .ok_or_else(|| FrameError::MissingColumn {
+                        wanted: name.clone(),
+                        available: self.feature_names.join(", "),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.values.select(ndarray::Axis(1), &at))
+    }
+
+    /// Per-cell labels (rows × features, 1 = anomalous) to mark on charts: from `explicit`,
+    /// else from `labels` when that file has a column for every feature (the generator's labels
+    /// file does), else all zeros. Columns are matched by name.
+    pub fn cell_labels(
+        &self,
+        explicit: Option<&Path>,
+        labels: Option<&Path>,
+    ) -> Result<Array2<u8>, FrameError> {
+        let source = explicit.or(labels.filter(|path| {
+            csv_header(path)
+                .is_ok_and(|header| self.feature_names.iter().all(|f| header.contains(f)))
+        }));
+        let mut cells = Array2::zeros(self.values.raw_dim());
+        if let Some(path) = source {
+            let columns = read_label_columns(path, &self.feature_names)?;
+            for (j, column) in columns.iter().enumerate() {
+                if column.len() != self.n_rows() {
+                    return Err(FrameError::LabelCount {
+                        labels: path.into(),
+                        expected: self.n_rows(),
+                        got: column.len(),
+                    });
+                }
+                for (i, &anomalous) in column.iter().enumerate() {
+                    cells[[i, j]] = u8::from(anomalous);
+                }
+            }
+        }
+        Ok(cells)
     }
 
     #[cfg(feature = "polars")]
@@ -186,7 +252,10 @@ pub fn labels_frame(s: &Synthetic) -> Result<DataFrame, FrameError> {
 
 #[cfg(feature = "polars")]
 /// Per-column count, mean, standard deviation (n-1), min and max: a `describe()` for numbers.
-pub fn describe(names: &[String], values: ndarray::ArrayView2<f64>) -> Result<DataFrame, FrameError> {
+pub fn describe(
+    names: &[String],
+    values: ndarray::ArrayView2<f64>,
+) -> Result<DataFrame, FrameError> {
     let stats = ["count", "mean", "std", "min", "max"];
     let mut columns = vec![Column::new("statistic".into(), stats.to_vec())];
     for (name, col) in names.iter().zip(values.columns()) {
@@ -208,6 +277,25 @@ pub fn describe(names: &[String], values: ndarray::ArrayView2<f64>) -> Result<Da
         ));
     }
     Ok(DataFrame::new(stats.len(), columns)?)
+}
+
+/// Writes one row per scored row: `row`, `score` (`score_samples`), `anomaly` (0/1).
+pub fn write_scores(path: &Path, scores: &[f64], flagged: &[bool]) -> Result<(), FrameError> {
+    let mut w = create(path)?;
+    let csv_error = |source| FrameError::Csv {
+        path: path.into(),
+        source,
+    };
+    w.write_record(["row", "score", "anomaly"])
+        .map_err(csv_error)?;
+    for (i, (s, f)) in scores.iter().zip(flagged).enumerate() {
+        w.write_record([i.to_string(), s.to_string(), u8::from(*f).to_string()])
+            .map_err(csv_error)?;
+    }
+    w.flush().map_err(|source| FrameError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {

@@ -13,17 +13,18 @@
 //! | module | job |
 //! |---|---|
 //! | [`synth`] | generate the tutorial's data (and the one its prose describes) |
-//! | [`frame`] | CSV, `.npz` and polars tables in and out |
+//! | [`frame`] | CSV and `.npz` tables in and out (and polars frames, feature `polars`) |
 //! | [`features`] | trailing-median residuals, batch or one record at a time |
 //! | [`forest`] | the Isolation Forest |
 //! | [`detector`] | features + forest + threshold |
 //! | [`metrics`] | precision, recall, F1, ROC-AUC, average precision, sweeps |
 //! | [`plot`] | charts as SVG files or inline in a notebook |
-//! | [`display`] | polars frames as HTML tables in a notebook |
+//! | [`display`] | tables: polars frames as HTML in a notebook (feature `polars`), text tables in a terminal |
 //! | [`model`] | the saved artefact |
 //! | [`online`] | detectors that learn from the stream, with label-free alerts |
 //! | [`nab`] | the Numenta Anomaly Benchmark: corpus, scoring rules, scoreboard |
 //! | [`experiment`] | the tutorial's recipes and the walkthrough |
+//! | [`tasks`] | train, evaluate and chart over tables from files, with printable reports (the CLI's commands) |
 //! | [`benchmark`] | the unsupervised benchmark protocol (ADBench) |
 //! | [`contract`] | the `/invocations` request and response, shared by server, stream and Lambda |
 //! | [`live`] | the walkthrough's stream, embedded: writer, in-memory stream, consumer, offline check |
@@ -48,6 +49,7 @@ pub mod plot;
 pub mod rng;
 pub mod stream;
 pub mod synth;
+pub mod tasks;
 
 // Re-exported so a notebook needs a single `:dep` on the kit.
 pub use linfa;

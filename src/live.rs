@@ -67,6 +67,29 @@ pub struct LiveReport {
     pub records_per_second: f64,
 }
 
+impl LiveReport {
+    /// One paragraph for people: what was sent, scored and flagged, and whether the stream
+    /// reproduced the offline predictions.
+    pub fn tally(&self) -> String {
+        format!(
+            "{} records sent, {} scored ({} while the window filled, never flagged), {} failed, {} anomalies (offline: {}); streamed predictions {} the offline ones. {:.0} records/s from CSV row to prediction ({:.2} s).",
+            self.records_sent,
+            self.records_scored,
+            self.records_warming_up,
+            self.records_failed,
+            self.anomalies,
+            self.offline_anomalies,
+            if self.matches_offline {
+                "equal"
+            } else {
+                "DIFFER FROM"
+            },
+            self.records_per_second,
+            self.seconds
+        )
+    }
+}
+
 /// Progress of a live run, for displays.
 pub enum LiveEvent<'a> {
     /// `done` of `total` records have a prediction.
@@ -276,7 +299,7 @@ pub fn stream_table(
                 let row = record.row.ok_or(LiveError::LostRow)? as usize;
                 streamed[row] = Some(record.prediction);
                 scored += 1;
-                if record.prediction == -1 {
+                if crate::forest::is_anomaly_prediction(record.prediction) {
                     anomalies += 1;
                     on_event(LiveEvent::Anomaly {
                         record,
@@ -305,7 +328,7 @@ pub fn stream_table(
         records_failed: failed,
         records_warming_up: warming_up,
         anomalies,
-        offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
+        offline_anomalies: crate::contract::anomaly_count(offline),
         matches_offline,
         endpoint: String::new(),
         seconds,

@@ -120,7 +120,27 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A saved detector with its provenance.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The file also holds a SHA-256 of the detector's JSON, checked on load. It is not a field:
+/// it is computed whenever the artefact is written ([`ModelArtefact::save`], or any serde
+/// serialisation), so a detector changed in a notebook and saved again loads again.
+///
+/// ```
+/// # use anomaly_kit::{detector::DetectorSpec, synth::SynthParams, model::*};
+/// # let data = SynthParams::tutorial().rows(300).anomalies(10).generate()?;
+/// # let detector = DetectorSpec::improved(15, 42).fit(&data.feature_names, data.values.view(), Some(&data.row_truth()))?;
+/// let dir = tempfile::tempdir()?;
+/// let mut artefact = ModelArtefact::new("improved", detector, TrainingInfo::of(data.values.view(), None));
+/// artefact.save(dir.path())?;
+/// // a notebook moves the threshold, then saves and loads again
+/// artefact.detector.forest = artefact.detector.forest.clone().with_offset(-0.55);
+/// let path = artefact.save(dir.path())?;
+/// let loaded = ModelArtefact::load(&path)?;
+/// assert_eq!(loaded, artefact);
+/// assert_eq!(loaded.detector.threshold(), -0.55);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelArtefact {
     pub format: String,
     pub format_version: u32,
@@ -132,16 +152,87 @@ pub struct ModelArtefact {
     /// Metrics measured when it was made (names → values), if any.
     pub metrics: BTreeMap<String, f64>,
     /// What the `test_*` metrics were measured on, when there are any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_data: Option<String>,
-    /// SHA-256 of the detector's JSON, checked on load.
-    pub detector_sha256: String,
+    /// Features, forest and threshold.
     pub detector: Detector,
 }
 
+/// The artefact as written: its fields in file order, with the detector's checksum.
+#[derive(Serialize)]
+struct ArtefactFileRef<'a> {
+    format: &'a str,
+    format_version: u32,
+    crate_version: &'a str,
+    recipe: &'a str,
+    training: &'a TrainingInfo,
+    metrics: &'a BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_data: &'a Option<String>,
+    detector_sha256: String,
+    detector: &'a Detector,
+}
+
+/// The artefact as read, before its checksum is checked.
+#[derive(Deserialize)]
+struct ArtefactFile {
+    format: String,
+    format_version: u32,
+    crate_version: String,
+    recipe: String,
+    training: TrainingInfo,
+    metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    metrics_data: Option<String>,
+    detector_sha256: String,
+    detector: Detector,
+}
+
+impl ArtefactFile {
+    /// The artefact, if the detector matches the checksum written with it.
+    fn checked(self) -> Option<ModelArtefact> {
+        (detector_checksum(&self.detector) == self.detector_sha256).then(|| ModelArtefact {
+            format: self.format,
+            format_version: self.format_version,
+            crate_version: self.crate_version,
+            recipe: self.recipe,
+            training: self.training,
+            metrics: self.metrics,
+            metrics_data: self.metrics_data,
+            detector: self.detector,
+        })
+    }
+}
+
+impl Serialize for ModelArtefact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ArtefactFileRef {
+            format: &self.format,
+            format_version: self.format_version,
+            crate_version: &self.crate_version,
+            recipe: &self.recipe,
+            training: &self.training,
+            metrics: &self.metrics,
+            metrics_data: &self.metrics_data,
+            detector_sha256: detector_checksum(&self.detector),
+            detector: &self.detector,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelArtefact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        ArtefactFile::deserialize(d)?.checked().ok_or_else(|| {
+            serde::de::Error::custom(
+                "the detector fails its checksum: it was modified or damaged after saving",
+            )
+        })
+    }
+}
+
 impl ModelArtefact {
+    /// A new artefact of the current format, without metrics.
     pub fn new(recipe: &str, detector: Detector, training: TrainingInfo) -> Self {
-        let detector_sha256 = detector_checksum(&detector);
         Self {
             format: FORMAT.into(),
             format_version: FORMAT_VERSION,
@@ -150,7 +241,6 @@ impl ModelArtefact {
             training,
             metrics: BTreeMap::new(),
             metrics_data: None,
-            detector_sha256,
             detector,
         }
     }
@@ -271,14 +361,13 @@ impl ModelArtefact {
                 });
             }
         }
-        let artefact: ModelArtefact =
-            serde_json::from_value(value).map_err(|e| ModelError::Schema {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-        if detector_checksum(&artefact.detector) != artefact.detector_sha256 {
+        let file: ArtefactFile = serde_json::from_value(value).map_err(|e| ModelError::Schema {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let Some(artefact) = file.checked() else {
             return Err(ModelError::Checksum { path });
-        }
+        };
         let inconsistent = |detail: String| ModelError::Inconsistent {
             path: path.clone(),
             detail,
@@ -454,7 +543,6 @@ mod tests {
         // a wrong shape: one feature name too many (checksum fixed up)
         let mut b = a.clone();
         b.detector.feature_names.push("extra".into());
-        b.detector_sha256 = detector_checksum(&b.detector);
         let err = load_err(&serde_json::to_vec(&b).unwrap());
         assert!(matches!(err, ModelError::Inconsistent { .. }), "{err}");
         assert!(err.to_string().contains("feature names"), "{err}");

@@ -91,6 +91,16 @@ pub fn sample_sd(values: &[f64], mean: f64) -> Option<f64> {
     Some(saturate(scale * scaled.sqrt()))
 }
 
+/// The share of `true` in `flags` (0.0 for none): a flagged rate or a base rate.
+///
+/// ```
+/// assert_eq!(anomaly_kit::numeric::share(&[true, false, false, true]), 0.5);
+/// assert_eq!(anomaly_kit::numeric::share(&[]), 0.0);
+/// ```
+pub fn share(flags: &[bool]) -> f64 {
+    flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -270,7 +270,7 @@ impl Step {
     /// The stream's prediction for the record: -1 for an alert, 1 otherwise (the served
     /// model's encoding, so consumers and sinks read both alike).
     pub fn prediction(&self) -> i32 {
-        if self.alert { -1 } else { 1 }
+        crate::forest::prediction(self.alert)
     }
 }
 

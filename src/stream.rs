@@ -400,6 +400,18 @@ pub struct ScoredRecord {
     pub warming_up: bool,
 }
 
+impl ScoredRecord {
+    /// One line for people: `anomaly: row 12 (2024-01-01 00:12:00) score -0.612`.
+    pub fn describe(&self, timestamp: Option<&str>) -> String {
+        format!(
+            "anomaly: row {} ({}) score {:.3}",
+            self.row.unwrap_or_default(),
+            timestamp.unwrap_or("-"),
+            self.score.unwrap_or(f64::NAN)
+        )
+    }
+}
+
 /// Why a batch failed as a whole (it will be delivered again).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ConsumeError {
@@ -440,7 +452,9 @@ pub struct BatchReport {
 impl BatchReport {
     /// The flagged records.
     pub fn anomalies(&self) -> impl Iterator<Item = &ScoredRecord> {
-        self.scored.iter().filter(|r| r.prediction == -1)
+        self.scored
+            .iter()
+            .filter(|r| crate::forest::is_anomaly_prediction(r.prediction))
     }
 
     /// Records scored while their window was warming up.

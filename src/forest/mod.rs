@@ -12,8 +12,11 @@
 //! |---|---|
 //! | [`IsolationForest::score_samples`] | `-2^(-E[h(x)] / c(max_samples))`: lower is more abnormal, in [-1, 0) |
 //! | [`IsolationForest::decision_function`] | `score_samples - offset`: negative means anomaly |
-//! | [`IsolationForest::predict`] | -1 for anomalies, 1 for normal rows |
+//! | [`Predict::predict`](linfa::traits::Predict) | -1 for anomalies, 1 for normal rows (linfa's trait; [`IsolationForest::try_predict`] returns bad input as an error) |
 //! | [`IsolationForest::is_anomaly`] | the same as booleans |
+//!
+//! The decision itself is written once, in [`is_anomalous`], and its -1/1 encoding once, in
+//! [`prediction`]: the detector, the server, the stream and the Lambda all go through them.
 //!
 //! `offset` is -0.5 for `contamination = auto` (the paper's 0.5 score threshold) and otherwise the
 //! `contamination` quantile of the training scores, as in scikit-learn.
@@ -42,7 +45,7 @@
 //! let scores = forest.score_samples(x.view())?;
 //! let (most_abnormal, _) = scores.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).unwrap();
 //! assert_eq!(most_abnormal, 200);
-//! assert_eq!(forest.predict(x.view())?[200], -1);
+//! assert_eq!(forest.predict(&x)[200], -1);
 //! # Ok::<(), anomaly_kit::forest::ForestError>(())
 //! ```
 
@@ -53,7 +56,7 @@ mod tree;
 
 pub use params::{
     Contamination, IsolationForestParams, IsolationForestValidParams, MAX_TREES, MaxFeatures,
-    MaxSamples,
+    MaxSamples, ParamError,
 };
 pub use tree::IsolationTree;
 
@@ -152,7 +155,11 @@ pub fn average_path_length(n: usize) -> f64 {
 #[derive(Debug, thiserror::Error)]
 pub enum ForestError {
     #[error("invalid Isolation Forest parameters: {0}")]
-    InvalidParams(String),
+    InvalidParams(#[from] ParamError),
+    #[error(
+        "max_samples resolves to {max_samples} row(s) for {n_rows} training rows; an isolation tree needs at least 2"
+    )]
+    TooFewSamples { max_samples: usize, n_rows: usize },
     #[error("cannot fit on an empty data set ({rows} rows x {cols} columns)")]
     Empty { rows: usize, cols: usize },
     #[error("value at row {row}, column {col} is {value}: the forest needs finite numbers")]
@@ -165,6 +172,29 @@ pub enum ForestError {
     Corrupt(String),
     #[error(transparent)]
     Linfa(#[from] linfa::Error),
+}
+
+/// The anomaly decision, the one place it is written: a row is anomalous when its
+/// `score_samples` value is below the threshold (scikit-learn's `offset_`; equal is normal).
+///
+/// ```
+/// use anomaly_kit::forest::is_anomalous;
+/// assert!(is_anomalous(-0.62, -0.5));
+/// assert!(!is_anomalous(-0.5, -0.5));
+/// ```
+pub fn is_anomalous(score: f64, threshold: f64) -> bool {
+    score < threshold
+}
+
+/// A decision as scikit-learn's `predict` and the `/invocations` contract encode it: -1 for an
+/// anomaly, 1 for a normal row.
+pub fn prediction(anomalous: bool) -> i32 {
+    if anomalous { -1 } else { 1 }
+}
+
+/// Whether a -1/1 prediction ([`prediction`]) says "anomaly".
+pub fn is_anomaly_prediction(prediction: i32) -> bool {
+    prediction == -1
 }
 
 /// A fitted Isolation Forest.
@@ -217,20 +247,21 @@ impl IsolationForest {
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
         check_finite(flat, n_cols, 0)?;
-        let max_samples = params.max_samples.resolve(n_rows);
+        let max_samples = params.max_samples().resolve(n_rows);
         if max_samples < 2 {
             // c(1) = 0: every score would be -1 and every row an anomaly
-            return Err(ForestError::InvalidParams(format!(
-                "max_samples resolves to {max_samples} row(s) for {n_rows} training rows; an isolation tree needs at least 2"
-            )));
+            return Err(ForestError::TooFewSamples {
+                max_samples,
+                n_rows,
+            });
         }
-        let n_tree_features = params.max_features.resolve(n_cols);
+        let n_tree_features = params.max_features().resolve(n_cols);
         let max_depth = (max_samples as f64).log2().ceil() as usize;
-        let trees: Vec<IsolationTree> = (0..params.n_trees)
+        let trees: Vec<IsolationTree> = (0..params.n_trees())
             .into_par_iter()
             .map(|t| {
-                let mut rng = rng::stream_rng(params.seed, t as u64);
-                let mut sample: Vec<u32> = if params.bootstrap {
+                let mut rng = rng::stream_rng(params.seed(), t as u64);
+                let mut sample: Vec<u32> = if params.bootstrap() {
                     // scikit-learn hands the draws to the tree as sample weights, so a row drawn
                     // three times is one row there: its leaf counts one sample, not three
                     let mut drawn: Vec<u32> = (0..max_samples)
@@ -267,7 +298,7 @@ impl IsolationForest {
             trees,
             layout: ScoringCache::default(),
         };
-        if let Contamination::Fraction(c) = params.contamination {
+        if let Contamination::Fraction(c) = params.contamination() {
             let scores = forest.score_samples(x)?;
             forest.offset = percentile(scores.as_slice().expect("fresh array"), 100.0 * c);
         }
@@ -365,16 +396,17 @@ impl IsolationForest {
         Ok(self.score_samples(x)? - self.offset)
     }
 
-    /// -1 for anomalies, 1 for normal rows (scikit-learn's `predict`).
-    pub fn predict(&self, x: ArrayView2<f64>) -> Result<Array1<i32>, ForestError> {
-        Ok(self
-            .decision_function(x)?
-            .mapv(|d| if d < 0.0 { -1 } else { 1 }))
+    /// -1 for anomalies, 1 for normal rows (scikit-learn's `predict`), or an error for rows of
+    /// the wrong width or with non-finite values. linfa's [`Predict`](linfa::traits::Predict)
+    /// gives the same answers and panics where this returns an error.
+    pub fn try_predict(&self, x: ArrayView2<f64>) -> Result<Array1<i32>, ForestError> {
+        Ok(self.is_anomaly(x)?.mapv(prediction))
     }
 
-    /// `true` for anomalies.
+    /// `true` for anomalies: [`is_anomalous`] per row.
     pub fn is_anomaly(&self, x: ArrayView2<f64>) -> Result<Array1<bool>, ForestError> {
-        Ok(self.decision_function(x)?.mapv(|d| d < 0.0))
+        let offset = self.offset;
+        Ok(self.score_samples(x)?.mapv(|s| is_anomalous(s, offset)))
     }
 
     /// The `score_samples` threshold below which a row is an anomaly.
@@ -473,7 +505,7 @@ impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, ForestError> for Isolatio
 ///
 /// # Panics
 /// Like linfa's own models, if the records have another number of columns than the training
-/// data or hold non-finite values. [`IsolationForest::predict`] returns those as errors instead.
+/// data or hold non-finite values. [`IsolationForest::try_predict`] returns those as errors instead.
 impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<i32>> for IsolationForest {
     fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<i32>) {
         assert_eq!(
@@ -481,7 +513,8 @@ impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<i32>> for Iso
             y.len(),
             "the targets must have one entry per row"
         );
-        let predicted = IsolationForest::predict(self, x.view()).unwrap_or_else(|e| panic!("{e}"));
+        let predicted =
+            IsolationForest::try_predict(self, x.view()).unwrap_or_else(|e| panic!("{e}"));
         y.assign(&predicted);
     }
 
@@ -550,7 +583,7 @@ mod tests {
             vec![-0.5, -0.5]
         );
         // auto offset -0.5: decision 0 is not negative, so both are normal
-        assert_eq!(f.predict(x.view()).unwrap().to_vec(), vec![1, 1]);
+        assert_eq!(f.try_predict(x.view()).unwrap().to_vec(), vec![1, 1]);
     }
 
     #[test]
@@ -606,7 +639,37 @@ mod tests {
         assert_eq!(y.len(), 300);
         assert!(y.iter().all(|&v| v == 1 || v == -1));
         let bad = IsolationForest::params().n_trees(0).fit(&ds);
-        assert!(matches!(bad, Err(ForestError::InvalidParams(_))));
+        assert!(matches!(
+            bad,
+            Err(ForestError::InvalidParams(ParamError::NTrees(0)))
+        ));
+    }
+
+    /// `n_trees = 0` used to pass through public fields of the checked parameters and fit a
+    /// forest whose scores were all NaN. The checked type's only doors are `check` and
+    /// deserialising, and both refuse it.
+    #[test]
+    fn zero_trees_cannot_reach_a_fit() {
+        let checked = IsolationForest::params().seed(1).check().unwrap();
+        let mut json = serde_json::to_value(&checked).unwrap();
+        assert_eq!(json["n_trees"], 100);
+        json["n_trees"] = 0.into();
+        let err = serde_json::from_value::<IsolationForestValidParams>(json).unwrap_err();
+        assert!(
+            err.to_string().contains("n_trees must be between 1 and"),
+            "{err}"
+        );
+        let x = Array2::from_shape_fn((50, 2), |(i, j)| (i * 3 + j) as f64);
+        let spec = crate::detector::DetectorSpec::tutorial(1);
+        let mut spec = spec;
+        spec.forest = spec.forest.n_trees(0);
+        let err = spec
+            .fit(&["a".into(), "b".into()], x.view(), None)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("n_trees must be between 1 and"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,15 +44,98 @@ pub enum Contamination {
 }
 
 /// Checked hyper-parameters: what [`IsolationForestParams`] becomes once validated.
+///
+/// The fields are private and the only ways in are [`ParamGuard::check`] and deserialising,
+/// which checks too: a value of this type always holds parameters a forest can be fitted with
+/// (`n_trees = 0`, for one, cannot reach a fit).
+///
+/// ```
+/// use anomaly_kit::forest::{IsolationForestValidParams, ParamError};
+/// let bad = serde_json::from_str::<IsolationForestValidParams>(
+///     r#"{"n_trees":0,"max_samples":"auto","max_features":"all","bootstrap":false,"contamination":"auto","seed":0}"#,
+/// );
+/// assert!(bad.unwrap_err().to_string().contains("n_trees must be between 1 and"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedParams")]
 pub struct IsolationForestValidParams {
-    pub n_trees: usize,
-    pub max_samples: MaxSamples,
-    pub max_features: MaxFeatures,
+    n_trees: usize,
+    max_samples: MaxSamples,
+    max_features: MaxFeatures,
+    bootstrap: bool,
+    contamination: Contamination,
+    seed: u64,
+}
+
+/// The same fields as read from a file, before [`ParamGuard::check`].
+#[derive(Deserialize)]
+struct UncheckedParams {
+    n_trees: usize,
+    max_samples: MaxSamples,
+    max_features: MaxFeatures,
+    bootstrap: bool,
+    contamination: Contamination,
+    seed: u64,
+}
+
+impl TryFrom<UncheckedParams> for IsolationForestValidParams {
+    type Error = ParamError;
+
+    fn try_from(p: UncheckedParams) -> Result<Self, ParamError> {
+        let params = IsolationForestParams(IsolationForestValidParams {
+            n_trees: p.n_trees,
+            max_samples: p.max_samples,
+            max_features: p.max_features,
+            bootstrap: p.bootstrap,
+            contamination: p.contamination,
+            seed: p.seed,
+        });
+        params.checked()
+    }
+}
+
+impl IsolationForestValidParams {
+    /// Trees in the forest, in `1..=MAX_TREES`.
+    pub fn n_trees(&self) -> usize {
+        self.n_trees
+    }
+    /// Rows each tree is grown from.
+    pub fn max_samples(&self) -> MaxSamples {
+        self.max_samples
+    }
+    /// Features each tree may split on.
+    pub fn max_features(&self) -> MaxFeatures {
+        self.max_features
+    }
     /// Sample rows with replacement (scikit-learn's `bootstrap=True`).
-    pub bootstrap: bool,
-    pub contamination: Contamination,
-    pub seed: u64,
+    pub fn bootstrap(&self) -> bool {
+        self.bootstrap
+    }
+    /// Where the forest's threshold sits.
+    pub fn contamination(&self) -> Contamination {
+        self.contamination
+    }
+    /// The seed every tree's generator derives from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+/// A hyper-parameter out of its range: one variant per parameter, each naming what it got.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ParamError {
+    /// `n_trees` is 0 or above [`MAX_TREES`].
+    #[error("n_trees must be between 1 and {MAX_TREES}, got {0}")]
+    NTrees(usize),
+    /// `max_samples` is a count of 0 or a fraction outside (0, 1].
+    #[error("max_samples must be a count of at least 1 or a fraction in (0, 1], got {0:?}")]
+    MaxSamples(MaxSamples),
+    /// `max_features` is a count of 0 or a fraction outside (0, 1].
+    #[error("max_features must be a count of at least 1 or a fraction in (0, 1], got {0:?}")]
+    MaxFeatures(MaxFeatures),
+    /// `contamination` is a fraction outside (0, 0.5].
+    #[error("contamination must be 'auto' or a fraction in (0, 0.5], got {0}")]
+    Contamination(f64),
 }
 
 /// Hyper-parameters with builder methods; validated by [`ParamGuard::check`] or on `fit`.
@@ -76,32 +159,76 @@ impl Default for IsolationForestParams {
 }
 
 impl IsolationForestParams {
+    /// scikit-learn's defaults (see the type's doc).
     pub fn new() -> Self {
         Self::default()
     }
+    /// Trees in the forest (1 to [`MAX_TREES`]; default 100).
     pub fn n_trees(mut self, n: usize) -> Self {
         self.0.n_trees = n;
         self
     }
+    /// Rows each tree is grown from (default [`MaxSamples::Auto`]).
     pub fn max_samples(mut self, m: MaxSamples) -> Self {
         self.0.max_samples = m;
         self
     }
+    /// Features each tree may split on (default [`MaxFeatures::All`]).
     pub fn max_features(mut self, m: MaxFeatures) -> Self {
         self.0.max_features = m;
         self
     }
+    /// Draw each tree's rows with replacement (default `false`).
     pub fn bootstrap(mut self, b: bool) -> Self {
         self.0.bootstrap = b;
         self
     }
+    /// Where the threshold sits (default [`Contamination::Auto`]).
     pub fn contamination(mut self, c: Contamination) -> Self {
         self.0.contamination = c;
         self
     }
+    /// The seed every tree's generator derives from (default 0).
     pub fn seed(mut self, seed: u64) -> Self {
         self.0.seed = seed;
         self
+    }
+
+    /// The unchecked settings, as the builder holds them.
+    pub fn unchecked(&self) -> &IsolationForestValidParams {
+        &self.0
+    }
+
+    fn check_values(&self) -> Result<(), ParamError> {
+        let p = &self.0;
+        if p.n_trees == 0 || p.n_trees > MAX_TREES {
+            return Err(ParamError::NTrees(p.n_trees));
+        }
+        match p.max_samples {
+            MaxSamples::Count(0) => return Err(ParamError::MaxSamples(p.max_samples)),
+            MaxSamples::Fraction(f) if !fraction_ok(f, 1.0) => {
+                return Err(ParamError::MaxSamples(p.max_samples));
+            }
+            _ => {}
+        }
+        match p.max_features {
+            MaxFeatures::Count(0) => return Err(ParamError::MaxFeatures(p.max_features)),
+            MaxFeatures::Fraction(f) if !fraction_ok(f, 1.0) => {
+                return Err(ParamError::MaxFeatures(p.max_features));
+            }
+            _ => {}
+        }
+        if let Contamination::Fraction(f) = p.contamination
+            && !fraction_ok(f, 0.5)
+        {
+            return Err(ParamError::Contamination(f));
+        }
+        Ok(())
+    }
+
+    fn checked(self) -> Result<IsolationForestValidParams, ParamError> {
+        self.check_values()?;
+        Ok(self.0)
     }
 }
 
@@ -120,45 +247,12 @@ impl ParamGuard for IsolationForestParams {
     type Error = ForestError;
 
     fn check_ref(&self) -> Result<&Self::Checked, Self::Error> {
-        let p = &self.0;
-        let bad = |msg: String| Err(ForestError::InvalidParams(msg));
-        if p.n_trees == 0 || p.n_trees > MAX_TREES {
-            return bad(format!(
-                "n_trees must be between 1 and {MAX_TREES}, got {}",
-                p.n_trees
-            ));
-        }
-        match p.max_samples {
-            MaxSamples::Count(0) => return bad("max_samples must be at least 1".into()),
-            MaxSamples::Fraction(f) if !fraction_ok(f, 1.0) => {
-                return bad(format!(
-                    "max_samples as a fraction must be in (0, 1], got {f}"
-                ));
-            }
-            _ => {}
-        }
-        match p.max_features {
-            MaxFeatures::Count(0) => return bad("max_features must be at least 1".into()),
-            MaxFeatures::Fraction(f) if !fraction_ok(f, 1.0) => {
-                return bad(format!(
-                    "max_features as a fraction must be in (0, 1], got {f}"
-                ));
-            }
-            _ => {}
-        }
-        if let Contamination::Fraction(f) = p.contamination
-            && !fraction_ok(f, 0.5)
-        {
-            return bad(format!(
-                "contamination must be 'auto' or a fraction in (0, 0.5], got {f}"
-            ));
-        }
-        Ok(p)
+        self.check_values()?;
+        Ok(&self.0)
     }
 
     fn check(self) -> Result<Self::Checked, Self::Error> {
-        self.check_ref()?;
-        Ok(self.0)
+        Ok(self.checked()?)
     }
 }
 

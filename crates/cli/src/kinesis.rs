@@ -12,12 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anomaly_kit::experiment::WalkthroughReport;
+use anomaly_kit::forest::is_anomaly_prediction;
 use anomaly_kit::frame::{self, CsvOptions};
-use anomaly_kit::live::{LiveReport, LiveScorer};
+use anomaly_kit::live::LiveReport;
 use anomaly_kit::model::ModelArtefact;
-use anomaly_kit::online::OnlineParams;
 use anomaly_kit_server::LoopbackServer;
-use anomaly_kit::stream::OnlineModel;
 use anyhow::{Context, Result, bail};
 
 /// Kills a child process when dropped, so nothing outlives an error.
@@ -56,15 +55,8 @@ pub fn stream(
     let model = ModelArtefact::load(&report.artefacts.model)?;
     let test_csv = &report.artefacts.test_csv;
     let table = frame::read_csv(test_csv, &CsvOptions::default())?;
-    let scorer = if online {
-        LiveScorer::Learning(OnlineModel {
-            feature_names: table.feature_names.clone(),
-            params: OnlineParams::default(),
-        })
-    } else {
-        LiveScorer::Served(Box::new(model.clone()))
-    };
-    let offline = scorer.offline(&table)?;
+    let scorer = crate::walkthrough::live_scorer(report, &table, online)?;
+    let offline = scorer.check_and_score_offline(&table)?;
     let total = table.n_rows();
 
     let server = LoopbackServer::start(model)?;
@@ -174,7 +166,10 @@ pub fn stream(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
         Err(e) => return Err(e).with_context(|| format!("reading {}", failures.display())),
     };
-    let anomalies = streamed.values().filter(|&&p| p == -1).count();
+    let anomalies = streamed
+        .values()
+        .filter(|&&p| is_anomaly_prediction(p))
+        .count();
     let matches_offline = streamed.len() == total
         && streamed
             .iter()
@@ -185,7 +180,7 @@ pub fn stream(
         records_failed: failed,
         records_warming_up: warming_up,
         anomalies,
-        offline_anomalies: offline.iter().filter(|&&p| p == -1).count(),
+        offline_anomalies: anomaly_kit::contract::anomaly_count(&offline),
         matches_offline,
         endpoint: endpoint.to_string(),
         seconds,

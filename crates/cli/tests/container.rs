@@ -19,7 +19,7 @@ fn hadolint_passes() {
     let out = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-        "/../..",
+            "/../..",
             "/deploy/container/lint.sh"
         ))
         .output()
@@ -52,7 +52,8 @@ fn the_image_follows_sagemakers_contract() {
 #[test]
 fn the_build_stage_copies_every_workspace_member() {
     let d = dockerfile();
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml")).unwrap();
     let members = manifest
         .lines()
         .find_map(|l| l.strip_prefix("members = ["))

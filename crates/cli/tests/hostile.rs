@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use anomaly_kit::detector::DetectorSpec;
 use anomaly_kit::model::{ModelArtefact, TrainingInfo};
-use anomaly_kit_server::{self as serve, LoopbackTask, ServeConfig};
 use anomaly_kit::synth::SynthParams;
+use anomaly_kit_server::{self as serve, LoopbackTask, ServeConfig};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -8,14 +8,17 @@ use std::process::Command;
 
 use anomaly_kit::detector::DetectorSpec;
 use anomaly_kit::model::{ModelArtefact, TrainingInfo};
-use anomaly_kit_server::{self as serve, ServeConfig};
 use anomaly_kit::synth::SynthParams;
+use anomaly_kit_server::{self as serve, ServeConfig};
 use serde_json::{Value, json};
 
 /// A venv with boto3, made once under target/ by tests/clients/boto3-venv.sh.
 fn boto3_python() -> std::path::PathBuf {
     let out = Command::new("bash")
-        .arg(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/clients/boto3-venv.sh"))
+        .arg(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+                .join("tests/clients/boto3-venv.sh"),
+        )
         .output()
         .expect("bash runs");
     assert!(
@@ -83,7 +86,8 @@ async fn boto3_invoke_endpoint_gets_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let body_file = dir.path().join("body.json");
     std::fs::write(&body_file, body.to_string()).unwrap();
-    let script = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/clients/invoke_boto3.py");
+    let script = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .join("tests/clients/invoke_boto3.py");
     let url = format!("http://{addr}");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)

@@ -17,7 +17,7 @@ pub struct LogOutputs;
 impl OutputSink for LogOutputs {
     fn emit<'a>(&'a self, scored: &'a [ScoredRecord]) -> BoxFuture<'a, Result<(), String>> {
         for r in scored {
-            if r.prediction == -1 {
+            if anomaly_kit::forest::is_anomaly_prediction(r.prediction) {
                 tracing::info!(
                     target: "anomaly",
                     sequence_number = %r.id,

@@ -55,7 +55,8 @@ pub fn rounded(v: serde_json::Value, digits: i32) -> serde_json::Value {
 
 /// The shared ADBench folder beside the checkout, if present.
 pub fn adbench_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("../shared/datasets/adbench");
+    let dir =
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("../shared/datasets/adbench");
     dir.join("REFERENCE.md").exists().then_some(dir)
 }
 

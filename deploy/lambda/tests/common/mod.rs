@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anomaly_kit::detector::DetectorSpec;
 use anomaly_kit::model::{ModelArtefact, TrainingInfo};
-use anomaly_kit_server::{self as serve, ServeConfig};
 use anomaly_kit::stream::encode_record;
 use anomaly_kit::synth::{SynthParams, Synthetic};
 use anomaly_kit_lambda::SageMakerEndpoint;
+use anomaly_kit_server::{self as serve, ServeConfig};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 
