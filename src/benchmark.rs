@@ -14,16 +14,21 @@ use serde::Serialize;
 use crate::forest::{ForestError, IsolationForest, IsolationForestParams};
 use crate::frame::Table;
 use crate::metrics::{self, MetricsError};
+use crate::numeric;
 
 /// Why a benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchmarkError {
+    /// The dataset (named) has no label column.
     #[error("{0} has no labels: the benchmark needs a 0/1 label column (or 'y' in an .npz)")]
     NoLabels(String),
+    /// Zero seeds were asked for.
     #[error("need at least one seed")]
     NoSeeds,
+    /// Fitting or scoring failed.
     #[error(transparent)]
     Forest(#[from] ForestError),
+    /// A metric could not be computed (one class only, say).
     #[error(transparent)]
     Metrics(#[from] MetricsError),
     /// Datasets the reference table has no figures for.
@@ -38,43 +43,32 @@ pub enum BenchmarkError {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct BenchmarkResult {
+    /// The dataset's name (its file stem).
     pub dataset: String,
+    /// Rows in the dataset.
     pub rows: usize,
+    /// Feature columns.
     pub features: usize,
+    /// Rows labelled anomalous.
     pub anomalies: usize,
+    /// Seeds run (`0..seeds`).
     pub seeds: usize,
+    /// Worker threads the forest used.
     pub threads: usize,
+    /// ROC-AUC, mean over the seeds.
     pub roc_auc_mean: f64,
+    /// ROC-AUC, sample standard deviation over the seeds.
     pub roc_auc_sd: f64,
+    /// Average precision, mean over the seeds.
     pub average_precision_mean: f64,
+    /// Average precision, sample standard deviation over the seeds.
     pub average_precision_sd: f64,
-    /// Median wall time of one fit / one scoring of all rows, over the seeds.
+    /// Median wall time of one fit, over the seeds.
     pub fit_seconds: f64,
+    /// Median wall time of scoring all rows once, over the seeds.
     pub score_seconds: f64,
     /// The forest's scoring layout on this CPU ([`IsolationForest::scoring_layout`]).
     pub scoring_layout: String,
-}
-
-/// Mean and sample standard deviation (n - 1; 0 for a single value).
-pub fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let sd = if v.len() > 1 {
-        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    (mean, sd)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Runs the protocol on `table` for seeds `0..seeds` with otherwise fixed `params`.
@@ -107,8 +101,8 @@ pub fn run(
         scores.push((t2 - t1).as_secs_f64());
         scoring_layout = forest.scoring_layout().to_owned();
     }
-    let (roc_auc_mean, roc_auc_sd) = mean_sd(&aucs);
-    let (average_precision_mean, average_precision_sd) = mean_sd(&aps);
+    let (roc_auc_mean, roc_auc_sd) = numeric::mean_sd(&aucs);
+    let (average_precision_mean, average_precision_sd) = numeric::mean_sd(&aps);
     Ok(BenchmarkResult {
         dataset: name.into(),
         rows: table.n_rows(),
@@ -120,8 +114,8 @@ pub fn run(
         roc_auc_sd,
         average_precision_mean,
         average_precision_sd,
-        fit_seconds: median(fits),
-        score_seconds: median(scores),
+        fit_seconds: numeric::median(&fits).unwrap_or(f64::NAN),
+        score_seconds: numeric::median(&scores).unwrap_or(f64::NAN),
         scoring_layout,
     })
 }
@@ -129,9 +123,13 @@ pub fn run(
 /// Published figures for one dataset (from `REFERENCE.md`): (mean, sd) pairs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reference {
+    /// scikit-learn's ROC-AUC (mean, sd over seeds 0..4).
     pub sklearn_auc: (f64, f64),
+    /// isotree's ROC-AUC (mean, sd over seeds 0..4).
     pub isotree_auc: (f64, f64),
+    /// scikit-learn's average precision (mean, sd).
     pub sklearn_ap: (f64, f64),
+    /// isotree's average precision (mean, sd over seeds 0..4).
     pub isotree_ap: (f64, f64),
 }
 
@@ -267,14 +265,6 @@ pub fn parse_reference(text: &str) -> BTreeMap<String, Reference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mean_sd_is_the_sample_sd() {
-        let (m, s) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(m, 2.5);
-        assert!((s - 1.290_994_448_735_805_6).abs() < 1e-12);
-        assert_eq!(mean_sd(&[5.0]), (5.0, 0.0));
-    }
 
     #[test]
     fn reference_rows_are_parsed() {

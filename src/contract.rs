@@ -72,39 +72,69 @@ pub fn series_name(series: Option<&str>) -> &str {
 /// Why a request cannot be scored. Every variant is the client's problem (4xx), never a 500.
 #[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum ContractError {
+    /// The `Content-Type` is neither `application/json` nor `text/csv` (the header as sent).
     #[error("unsupported content type '{0}': send application/json or text/csv")]
     UnsupportedMediaType(String),
+    /// The body does not parse as JSON (the parser's message).
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// The body does not parse as CSV (the parser's message).
     #[error("the body is not valid CSV: {0}")]
     MalformedCsv(String),
+    /// The body parses but holds no row to score (an empty list or columns, a lone CSV header).
     #[error("the body holds no rows")]
     NoRows,
+    /// The JSON is valid but not one of the accepted shapes (the message says which part).
     #[error("{0}")]
     Shape(String),
+    /// A row lacks one of the model's features (a JSON key, a column or a CSV header column).
     #[error("row {row}: feature '{feature}' is missing")]
-    MissingFeature { row: usize, feature: String },
+    MissingFeature {
+        /// Row index, from 0 (0 when a whole column or header column is missing).
+        row: usize,
+        /// Name of the missing feature.
+        feature: String,
+    },
+    /// A feature's value is not a finite number (a string, `null`, NaN, an infinity…).
     #[error("row {row}: feature '{feature}' is {found}, not a number")]
     NotNumeric {
+        /// Row index, from 0.
         row: usize,
+        /// Name of the feature.
         feature: String,
+        /// What was sent instead, as the message quotes it (text cut short by [`bounded`]).
         found: String,
     },
+    /// A CSV row without header holds a different number of values than the model has features.
     #[error("row {row}: expected {expected} values (the model's features: {names}), got {got}")]
     WrongCount {
+        /// Row index, from 0.
         row: usize,
+        /// Values a row must hold: the model's feature count.
         expected: usize,
+        /// Values the row holds.
         got: usize,
+        /// The model's feature names, in order, comma-separated.
         names: String,
     },
     /// A series that is not a string. Numbers are refused rather than turned into text: `1`
     /// and `"1"` would silently be one series, and context keys (JSON object keys) are strings.
     #[error("row {row}: series must be a string, got {found}")]
-    BadSeries { row: usize, found: String },
+    BadSeries {
+        /// Row index, from 0.
+        row: usize,
+        /// What was sent instead of a string, described.
+        found: String,
+    },
+    /// A series' context is not a list of rows, or one of its rows has the wrong shape, lacks a
+    /// feature or holds a value that is not a finite number.
     #[error("context of series '{series}', row {row}: {problem}")]
     BadContext {
+        /// The series whose context is at fault (cut short by [`bounded`]).
         series: String,
+        /// Index of the row within that series' context, from 0.
         row: usize,
+        /// What is wrong with it.
         problem: String,
     },
 }
@@ -191,6 +221,7 @@ impl Predictions {
 /// The JSON body of an error answer: `{"error": "..."}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What went wrong, in words, for the client to read.
     pub error: String,
 }
 

@@ -41,22 +41,34 @@ pub enum ThresholdRule {
 /// Everything that can stop a detector from being trained or used.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectorError {
+    /// Fitting, checking or scoring failed in the forest (see [`ForestError`]).
     #[error(transparent)]
     Forest(#[from] ForestError),
+    /// The preprocessing setting is invalid or a row has the wrong width (see [`FeatureError`]).
     #[error(transparent)]
     Features(#[from] FeatureError),
+    /// The threshold rule is [`ThresholdRule::LabelRate`] but no training labels were given.
     #[error(
         "the threshold rule 'label rate' needs training labels; pass labels or use a contamination fraction"
     )]
     NoLabels,
+    /// The training labels' anomaly rate is outside (0, 0.5], so it cannot set the threshold.
     #[error(
         "the training labels mark {rate:.4} of the rows as anomalous; a label-rate threshold needs a rate in (0, 0.5]"
     )]
-    BadLabelRate { rate: f64 },
+    BadLabelRate {
+        /// Share of training rows the labels mark as anomalous, in [0, 1].
+        rate: f64,
+    },
+    /// Two inputs disagree in size: feature names or labels against the data, or a loaded
+    /// detector's feature names against its forest.
     #[error("{what}: expected {expected}, got {got}")]
     Shape {
+        /// Which input is at fault (for example `"labels"`).
         what: &'static str,
+        /// The count it should have.
         expected: usize,
+        /// The count it has.
         got: usize,
     },
 }
@@ -64,8 +76,11 @@ pub enum DetectorError {
 /// What to train: a recipe without data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetectorSpec {
+    /// How raw values become the forest's inputs.
     pub preprocess: Preprocess,
+    /// The forest's hyper-parameters ([`ThresholdRule::LabelRate`] replaces their contamination).
     pub forest: IsolationForestParams,
+    /// How the decision threshold is chosen.
     pub threshold: ThresholdRule,
 }
 
@@ -148,13 +163,16 @@ impl DetectorSpec {
 pub struct Detector {
     /// Input columns, in the order the forest expects them.
     pub feature_names: Vec<String>,
+    /// How raw values become the forest's inputs, the same at training and scoring.
     pub preprocess: Preprocess,
     /// How the threshold was chosen (for the record; the value is the forest's offset).
     pub threshold_rule: ThresholdRule,
+    /// The fitted forest; its offset is the decision threshold on `score_samples`.
     pub forest: IsolationForest,
 }
 
 impl Detector {
+    /// Input columns the detector expects: as many as `feature_names`.
     pub fn n_features(&self) -> usize {
         self.feature_names.len()
     }
@@ -354,6 +372,7 @@ pub struct RowScore {
     pub score: f64,
     /// The row's window was not yet full.
     pub warming_up: bool,
+    /// [`Detector::decide`] for the row: `true` = anomaly.
     pub is_anomaly: bool,
 }
 

@@ -4,7 +4,7 @@
 //! evcxr shows a value through its `Debug` text unless the value's type has an
 //! `evcxr_display(&self)` method, which prints the content between `EVCXR_BEGIN_CONTENT <mime>`
 //! and `EVCXR_END_CONTENT` lines. A polars `DataFrame` has no such method, so a notebook wraps it:
-//! make [`html_table`]`(&df)` the last expression of a cell and the frame shows as an HTML table,
+//! make `html_table(&df)` the last expression of a cell and the frame shows as an HTML table,
 //! its shape and column types included, with long frames cut to their first and last rows as
 //! polars' own text display does. Charts display through [`crate::plot::Figure`].
 //!
@@ -57,6 +57,7 @@ impl From<DataFrame> for HtmlTable {
 
 #[cfg(feature = "polars")]
 impl HtmlTable {
+    /// Wraps `frame`, showing at most [`DEFAULT_MAX_ROWS`] rows and no caption.
     pub fn new(frame: DataFrame) -> Self {
         Self {
             frame,

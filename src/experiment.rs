@@ -25,21 +25,28 @@ use crate::synth::{self, SynthParams, Synthetic, Trend};
 
 /// The tutorial's seeds: training data, test data (the tutorial reused 100), forest.
 pub const TRAIN_SEED: u64 = 100;
+/// Seed of the test data.
 pub const TEST_SEED: u64 = 101;
+/// Seed of the forests.
 pub const FOREST_SEED: u64 = 42;
 
 /// A way to train a detector, named as in the reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Recipe {
+    /// Raw values and `contamination = auto`, as the tutorial did.
     Tutorial,
+    /// The tutorial's forest, flagging the training labels' anomaly rate.
     ThresholdOnly,
+    /// Trailing-median residuals, flagging the training labels' anomaly rate.
     Improved,
 }
 
 impl Recipe {
+    /// Every recipe, in report order.
     pub const ALL: [Recipe; 3] = [Recipe::Tutorial, Recipe::ThresholdOnly, Recipe::Improved];
 
+    /// The recipe's name in reports and file names (`snake_case`).
     pub fn name(self) -> &'static str {
         match self {
             Recipe::Tutorial => "tutorial",
@@ -48,6 +55,7 @@ impl Recipe {
         }
     }
 
+    /// One line on its features, forest and threshold.
     pub fn describe(self) -> &'static str {
         match self {
             Recipe::Tutorial => {
@@ -78,16 +86,22 @@ impl Recipe {
 /// Errors of an experiment run: whatever step failed, with its cause.
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
+    /// The data could not be generated.
     #[error(transparent)]
     Synth(#[from] synth::SynthError),
+    /// A detector could not be trained or could not score.
     #[error(transparent)]
     Detector(#[from] DetectorError),
+    /// A metric could not be computed (a test set with one class only, say).
     #[error(transparent)]
     Metrics(#[from] metrics::MetricsError),
+    /// A table could not be read or written.
     #[error(transparent)]
     Frame(#[from] frame::FrameError),
+    /// A chart could not be drawn or saved.
     #[error(transparent)]
     Plot(#[from] plot::PlotError),
+    /// A model artefact could not be saved or loaded.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
 }
@@ -95,15 +109,25 @@ pub enum ExperimentError {
 /// How one recipe did on one test set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RecipeResult {
+    /// The recipe evaluated.
     pub recipe: Recipe,
+    /// Its one-line description ([`Recipe::describe`]).
     pub description: &'static str,
+    /// Precision of the flagged rows, at the detector's threshold.
     pub precision: f64,
+    /// Recall of the anomalous rows, at the detector's threshold.
     pub recall: f64,
+    /// F1 at the detector's threshold.
     pub f1: f64,
+    /// ROC-AUC of the anomaly scores (no threshold involved).
     pub roc_auc: f64,
+    /// Average precision of the anomaly scores (no threshold involved).
     pub average_precision: f64,
+    /// Rows the detector flagged.
     pub flagged: usize,
+    /// Rows labelled anomalous.
     pub anomalies: usize,
+    /// Rows in the test set.
     pub rows: usize,
     /// The `score_samples` threshold the detector flags below.
     pub threshold: f64,
@@ -160,14 +184,23 @@ pub fn evaluate(detector: &Detector, data: &Synthetic) -> Result<Evaluation, Exp
 /// What the walkthrough does; [`WalkthroughConfig::default`] is the tutorial's setting.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WalkthroughConfig {
+    /// Folder the data, charts and models are written under.
     pub out_dir: PathBuf,
+    /// Rows per generated set.
     pub rows: usize,
+    /// Features per generated set.
     pub features: usize,
+    /// Anomalous rows per feature (trending kinds only).
     pub anomalies: usize,
+    /// Kind of data for the main comparison.
     pub trend: Trend,
+    /// Seed of the training data.
     pub train_seed: u64,
+    /// Seed of the test data.
     pub test_seed: u64,
+    /// Seed of the forests.
     pub forest_seed: u64,
+    /// Trailing-median window of the improved recipe, in rows.
     pub window: usize,
     /// Also run every trend kind (a table of all recipes on all data kinds).
     pub compare_trends: bool,
@@ -207,12 +240,19 @@ impl WalkthroughConfig {
 /// Shape and label counts of a generated set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DataSummary {
+    /// Generator seed.
     pub seed: u64,
+    /// Kind of data.
     pub trend: Trend,
+    /// Rows.
     pub rows: usize,
+    /// Feature columns.
     pub features: usize,
+    /// Values made anomalous.
     pub anomalous_cells: usize,
+    /// Rows with at least one anomalous value.
     pub anomalous_rows: usize,
+    /// `anomalous_rows / rows`, a fraction in [0, 1].
     pub anomaly_rate: f64,
 }
 
@@ -249,10 +289,15 @@ impl From<&Synthetic> for DataSummary {
 /// Every recipe on one kind of data, plus the best any detector could do knowing the true trend.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrendComparison {
+    /// Kind of data.
     pub trend: Trend,
+    /// Share of test rows that are anomalous, a fraction in [0, 1].
     pub anomaly_rate: f64,
+    /// [`Recipe::Tutorial`] on the test set.
     pub tutorial: RecipeResult,
+    /// [`Recipe::ThresholdOnly`] on the test set.
     pub threshold_only: RecipeResult,
+    /// [`Recipe::Improved`] on the test set.
     pub improved: RecipeResult,
     /// ROC-AUC of `max_j |x_ij - true trend_j(i)|`: a ceiling no detector without the true trend
     /// can expect to beat (only where the trend is deterministic).
@@ -262,20 +307,28 @@ pub struct TrendComparison {
 /// What the tutorial's own evaluation measured: the test set generated with the training seed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SameSeedCheck {
+    /// `true` when the set generated with the training seed equals the training set.
     pub test_equals_train: bool,
+    /// The tutorial recipe scored on that same-seed set.
     pub tutorial_on_own_training_set: RecipeResult,
 }
 
 /// The files a run wrote.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Artefacts {
+    /// The training data (`train.csv`).
     pub train_csv: PathBuf,
+    /// The training labels (`train_labels.csv`).
     pub train_labels_csv: PathBuf,
+    /// The test data (`test.csv`).
     pub test_csv: PathBuf,
+    /// The test labels (`test_labels.csv`).
     pub test_labels_csv: PathBuf,
     /// The improved recipe's detector: the model to serve.
     pub model: PathBuf,
+    /// The tutorial recipe's detector, for comparison.
     pub tutorial_model: PathBuf,
+    /// The SVG charts, when charts were drawn.
     pub plots: Vec<PathBuf>,
 }
 
@@ -298,12 +351,16 @@ impl Artefacts {
 /// Recipe results keyed by name, as the JSON report shows them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RecipeResults {
+    /// [`Recipe::Tutorial`]'s result.
     pub tutorial: RecipeResult,
+    /// [`Recipe::ThresholdOnly`]'s result.
     pub threshold_only: RecipeResult,
+    /// [`Recipe::Improved`]'s result.
     pub improved: RecipeResult,
 }
 
 impl RecipeResults {
+    /// The three results, in [`Recipe::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = &RecipeResult> {
         [&self.tutorial, &self.threshold_only, &self.improved].into_iter()
     }
@@ -312,29 +369,43 @@ impl RecipeResults {
 /// Everything the walkthrough found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WalkthroughReport {
+    /// The settings of the run.
     pub config: WalkthroughConfig,
+    /// The training data.
     pub train: DataSummary,
+    /// The test data.
     pub test: DataSummary,
+    /// Every recipe on the test set.
     pub recipes: RecipeResults,
+    /// The tutorial's same-seed evaluation, re-run.
     pub same_seed: SameSeedCheck,
+    /// Every recipe on every kind of data; empty unless `compare_trends` is set.
     pub trends: Vec<TrendComparison>,
     /// Plain-language findings, computed from the numbers above.
     pub notes: Vec<String>,
+    /// The files written.
     pub artefacts: Artefacts,
 }
 
 /// The steps, for progress displays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Generate and write the train and test data.
     Generate,
+    /// Draw the data charts (when charts are on).
     Plot,
+    /// Train and evaluate one recipe.
     Train(Recipe),
+    /// Re-run the tutorial's same-seed evaluation.
     SameSeed,
+    /// Save the model artefacts.
     Save,
+    /// Compare the recipes on one kind of data.
     CompareTrends(Trend),
 }
 
 impl Step {
+    /// What the step does, in words, for a progress display.
     pub fn label(&self) -> String {
         match self {
             Step::Generate => "generate the train and test data".into(),

@@ -42,16 +42,26 @@ pub enum Preprocess {
     /// Values go to the forest as they are (the tutorial's recipe). Stateless.
     Raw,
     /// `x[t] - median(x[t-window .. t])` per feature, over the rows before `t` (0 for the first row).
-    RollingMedianResidual { window: usize },
+    RollingMedianResidual {
+        /// Trailing window, in rows (1 to [`MAX_WINDOW`]).
+        window: usize,
+    },
 }
 
 /// A preprocessing setting that cannot work.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FeatureError {
+    /// The rolling-median window is 0 or above [`MAX_WINDOW`] rows (the window given).
     #[error("the rolling-median window must be between 1 and {MAX_WINDOW} rows, got {0}")]
     BadWindow(usize),
+    /// A row holds a different number of values than the state was made for.
     #[error("expected {expected} values per row, got {got}")]
-    Width { expected: usize, got: usize },
+    Width {
+        /// Values per row the state was made for.
+        expected: usize,
+        /// Values in the row.
+        got: usize,
+    },
 }
 
 impl Preprocess {
@@ -176,6 +186,7 @@ pub struct TrailingMedian {
 }
 
 impl TrailingMedian {
+    /// An empty window over the last `window` values.
     pub fn new(window: usize) -> Self {
         Self {
             window,

@@ -20,81 +20,153 @@ const INDEX_NAMES: [&str; 5] = ["timestamp", "time", "date", "datetime", ""];
 /// Why a table could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    #[error("cannot open {path}: {source}")]
+    /// An input file could not be opened for reading.
+    #[error("cannot open {path}: {cause}")]
     Open {
+        /// The file.
         path: PathBuf,
-        source: std::io::Error,
+        /// The I/O error (quoted in the message, so not also the `source()`).
+        cause: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
+    /// An output file or its folder could not be created or written (or is a FIFO or device).
+    #[error("cannot write {path}: {cause}")]
     Write {
+        /// The file being written.
         path: PathBuf,
-        source: std::io::Error,
+        /// The I/O error (quoted in the message, so not also the `source()`).
+        cause: std::io::Error,
     },
-    #[error("{path}: malformed CSV: {source}")]
-    Csv { path: PathBuf, source: csv::Error },
+    /// The csv crate failed to read or write a record (a row with too many fields, say).
+    #[error("{path}: malformed CSV: {cause}")]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// The csv crate's error (quoted in the message, so not also the `source()`).
+        cause: csv::Error,
+    },
     /// A column a model (or a caller) needs is not in the table.
     #[error("the model needs column '{wanted}' but the input has {available}")]
-    MissingColumn { wanted: String, available: String },
-    #[error("{path}: row {row}, column '{column}': '{value}' is not a finite number")]
-    NotNumeric {
-        path: PathBuf,
-        row: usize,
-        column: String,
-        value: String,
-    },
-    #[error("{path}: row {row}, column '{column}': label '{value}' must be 0 or 1")]
-    BadLabel {
-        path: PathBuf,
-        row: usize,
-        column: String,
-        value: String,
-    },
-    #[error("{path}: no column named '{column}' (columns: {available})")]
-    NoSuchColumn {
-        path: PathBuf,
-        column: String,
+    MissingColumn {
+        /// The column asked for.
+        wanted: String,
+        /// The table's column names, comma-separated.
         available: String,
     },
+    /// A feature cell is empty, not a number, or not finite (NaN, inf).
+    #[error("{path}: row {row}, column '{column}': '{value}' is not a finite number")]
+    NotNumeric {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based data row (the header not counted).
+        row: usize,
+        /// The column's name.
+        column: String,
+        /// The cell's text, cut short if long.
+        value: String,
+    },
+    /// A label cell is not 0 or 1 (`0.0`/`1.0` and `false`/`true` are accepted too).
+    #[error("{path}: row {row}, column '{column}': label '{value}' must be 0 or 1")]
+    BadLabel {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based data row (the header not counted).
+        row: usize,
+        /// The label column's name.
+        column: String,
+        /// The cell's text, cut short if long.
+        value: String,
+    },
+    /// A column named by the caller (label, ignored or labels-file column) is not in the header.
+    #[error("{path}: no column named '{column}' (columns: {available})")]
+    NoSuchColumn {
+        /// The CSV file.
+        path: PathBuf,
+        /// The name asked for.
+        column: String,
+        /// The header's names, comma-separated.
+        available: String,
+    },
+    /// A header name parses as a number: the file most likely has no header row.
     #[error(
         "{path}: the first row looks like data, not a header (column {column} is named '{name}', a number); add a header row naming the columns, e.g. `timestamp,feature_1,feature_2`"
     )]
     HeaderLooksLikeData {
+        /// The CSV file.
         path: PathBuf,
         /// 1-based, as a spreadsheet counts.
         column: usize,
+        /// The numeric-looking name, cut short if long.
         name: String,
     },
+    /// Two header columns have the same name.
     #[error(
         "{path}: columns {first} and {second} are both named '{name}'; give each column its own name in the header row"
     )]
     DuplicateColumn {
+        /// The CSV file.
         path: PathBuf,
+        /// The repeated name, cut short if long.
         name: String,
+        /// 1-based position of its first column.
         first: usize,
+        /// 1-based position of the repeat.
         second: usize,
     },
+    /// A column after the first has an empty name (only a leading index column may be unnamed).
     #[error("{path}: column {column} has no name; name every column in the header row")]
-    UnnamedColumn { path: PathBuf, column: usize },
+    UnnamedColumn {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based position of the unnamed column.
+        column: usize,
+    },
+    /// Every column is the index, the label column or ignored.
     #[error("{path}: no feature columns left to read")]
-    NoFeatures { path: PathBuf },
+    NoFeatures {
+        /// The CSV file.
+        path: PathBuf,
+    },
+    /// The file holds no data rows (a CSV with only a header, or an `.npz` whose `X` is empty).
     #[error("{path}: no data rows")]
-    NoRows { path: PathBuf },
+    NoRows {
+        /// The data file.
+        path: PathBuf,
+    },
+    /// An `.npz` archive could not be read or written, or its `X` or `y` array is unusable.
     #[error("{path}: {detail}")]
-    Npz { path: PathBuf, detail: String },
+    Npz {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong, in words.
+        detail: String,
+    },
+    /// A labels file has a different number of rows from the data it labels.
     #[error("labels in {labels} have {got} rows but the data has {expected}")]
     LabelCount {
+        /// The labels file.
         labels: PathBuf,
+        /// Rows in the data.
         expected: usize,
+        /// Rows in the labels file.
         got: usize,
     },
+    /// Polars failed to build a DataFrame.
     #[cfg(feature = "polars")]
     #[error("polars: {0}")]
-    Polars(#[from] PolarsError),
+    Polars(PolarsError),
+}
+
+#[cfg(feature = "polars")]
+impl From<PolarsError> for FrameError {
+    fn from(e: PolarsError) -> Self {
+        FrameError::Polars(e)
+    }
 }
 
 /// A numeric table: feature values, optional row labels and optional row index.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {
+    /// Feature column names, one per column of `values`.
     pub feature_names: Vec<String>,
     /// rows x features
     pub values: Array2<f64>,
@@ -284,7 +356,7 @@ pub fn write_scores(path: &Path, scores: &[f64], flagged: &[bool]) -> Result<(),
     let mut w = create(path)?;
     let csv_error = |source| FrameError::Csv {
         path: path.into(),
-        source,
+        cause: source,
     };
     w.write_record(["row", "score", "anomaly"])
         .map_err(csv_error)?;
@@ -294,7 +366,7 @@ pub fn write_scores(path: &Path, scores: &[f64], flagged: &[bool]) -> Result<(),
     }
     w.flush().map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })
 }
 
@@ -302,16 +374,16 @@ fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| FrameError::Write {
             path: path.into(),
-            source,
+            cause: source,
         })?;
     }
     crate::files::check_writable(path).map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let f = File::create(path).map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     Ok(csv::Writer::from_writer(BufWriter::new(f)))
 }
@@ -319,7 +391,7 @@ fn create(path: &Path) -> Result<csv::Writer<BufWriter<File>>, FrameError> {
 fn csv_err(path: &Path) -> impl Fn(csv::Error) -> FrameError + '_ {
     move |source| FrameError::Csv {
         path: path.into(),
-        source,
+        cause: source,
     }
 }
 
@@ -337,7 +409,7 @@ pub fn write_features_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> 
     }
     w.flush().map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })
 }
 
@@ -363,7 +435,7 @@ pub fn write_labels_csv(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
     }
     w.flush().map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })
 }
 
@@ -394,7 +466,7 @@ pub struct CsvOptions {
 pub fn read_csv(path: &Path, opts: &CsvOptions) -> Result<Table, FrameError> {
     let file = File::open(path).map_err(|source| FrameError::Open {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -532,7 +604,7 @@ pub fn read_labels(path: &Path, column: &str) -> Result<Vec<bool>, FrameError> {
 pub fn csv_header(path: &Path) -> Result<Vec<String>, FrameError> {
     let file = File::open(path).map_err(|source| FrameError::Open {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let mut reader = csv::Reader::from_reader(BufReader::new(file));
     checked_header(path, reader.headers().map_err(csv_err(path))?)
@@ -542,7 +614,7 @@ pub fn csv_header(path: &Path) -> Result<Vec<String>, FrameError> {
 pub fn read_label_columns(path: &Path, columns: &[String]) -> Result<Vec<Vec<bool>>, FrameError> {
     let file = File::open(path).map_err(|source| FrameError::Open {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let mut reader = csv::Reader::from_reader(BufReader::new(file));
     let err = csv_err(path);
@@ -611,16 +683,16 @@ pub fn write_npz(s: &Synthetic, path: &Path) -> Result<(), FrameError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| FrameError::Write {
             path: path.into(),
-            source,
+            cause: source,
         })?;
     }
     crate::files::check_writable(path).map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let file = File::create(path).map_err(|source| FrameError::Write {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let mut npz = NpzWriter::new(BufWriter::new(file));
     npz.add_array("X", &s.values)
@@ -641,7 +713,7 @@ pub fn read_npz(path: &Path) -> Result<Table, FrameError> {
     };
     let file = File::open(path).map_err(|source| FrameError::Open {
         path: path.into(),
-        source,
+        cause: source,
     })?;
     let mut npz =
         NpzReader::new(file).map_err(|e| npz_err(format!("not a readable .npz archive: {e}")))?;

@@ -30,6 +30,9 @@
 //! | [`live`] | the walkthrough's stream, embedded: writer, in-memory stream, consumer, offline check |
 //! | [`stream`] | stream records, and the stream consumer that keeps each series' state (the Lambda's job) |
 //!
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
 pub mod benchmark;
 pub mod contract;
 pub mod detector;

@@ -52,16 +52,23 @@ impl Default for LiveOptions {
 /// What the live run saw; the JSON keys are part of the walkthrough's report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LiveReport {
+    /// Records the writer put on the stream.
     pub records_sent: usize,
+    /// Records that came back with a prediction.
     pub records_scored: usize,
+    /// Records sent to the failure destination.
     pub records_failed: usize,
     /// Records scored while their series' window was still filling (never flagged).
     pub records_warming_up: usize,
+    /// Records the stream flagged.
     pub anomalies: usize,
+    /// Rows the same scorer flags offline, over the whole table at once.
     pub offline_anomalies: usize,
     /// Every streamed prediction equals the offline prediction of the same row.
     pub matches_offline: bool,
+    /// What answered the records (a URL, or what ran in-process).
     pub endpoint: String,
+    /// Wall time from the first write to the last prediction.
     pub seconds: f64,
     /// Records per second from CSV row to prediction.
     pub records_per_second: f64,
@@ -93,26 +100,45 @@ impl LiveReport {
 /// Progress of a live run, for displays.
 pub enum LiveEvent<'a> {
     /// `done` of `total` records have a prediction.
-    Progress { done: usize, total: usize },
+    Progress {
+        /// Records with a prediction so far.
+        done: usize,
+        /// Records in the table.
+        total: usize,
+    },
     /// A record was flagged.
     Anomaly {
+        /// The flagged record, as the consumer scored it.
         record: &'a ScoredRecord,
+        /// The row's timestamp, when the table has an index.
         timestamp: Option<&'a str>,
     },
 }
 
+/// Why a live run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
+    /// The loopback server did not start (the server crate's HTTP run).
     #[error("cannot start the local server: {0}")]
-    Server(#[from] std::io::Error),
+    Server(std::io::Error),
+    /// The writer thread failed.
     #[error("the stream writer failed: {0}")]
     Writer(String),
+    /// A batch failed as a whole: with one consumer and nothing to retry against, the run ends.
     #[error(transparent)]
     Consume(#[from] stream::ConsumeError),
+    /// The offline predictions the stream is compared with could not be computed.
     #[error("scoring the rows offline failed: {0}")]
     Offline(String),
+    /// A scored record had no row number, so it cannot be matched with its row.
     #[error("a record came back without its row number")]
     LostRow,
+}
+
+impl From<std::io::Error> for LiveError {
+    fn from(e: std::io::Error) -> Self {
+        LiveError::Server(e)
+    }
 }
 
 /// What scores the live stream.
@@ -262,10 +288,7 @@ pub fn stream_table(
                 .map(|s| (s, s..(s + options.write_batch.max(1)).min(total)))
             {
                 for i in rows {
-                    let values: Vec<f64> = table.values.row(i).to_vec();
-                    let timestamp = table.index.as_ref().map(|ix| ix[i].as_str());
-                    let data =
-                        stream::encode_record(names, &values, &options.series, i as u64, timestamp);
+                    let data = stream::encode_table_row(table, names, i, &options.series, i as u64);
                     // the position: a sequence number, increasing along the stream
                     if put.send((format!("{:020}", i + 1), data)).is_err() {
                         return;

@@ -20,30 +20,46 @@ use serde::{Deserialize, Serialize};
 /// Inputs the metrics cannot be computed on.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MetricsError {
+    /// Predictions or scores do not pair up with the labels: the lengths differ.
     #[error("{what} has {got} entries but the labels have {expected}")]
     Length {
+        /// Which input is at fault (`"predictions"` or `"scores"`).
         what: &'static str,
+        /// Entries in the labels.
         expected: usize,
+        /// Entries in that input.
         got: usize,
     },
+    /// There are no rows: the labels and the inputs are empty.
     #[error("no rows to evaluate")]
     Empty,
+    /// The named ranking metric is undefined for these labels: ROC-AUC needs both classes,
+    /// average precision at least one anomaly.
     #[error("{0} is undefined when the labels hold only one class (all anomalies or none)")]
     OneClass(&'static str),
+    /// A score is NaN or infinite; the metrics need finite numbers.
     #[error("score {index} is not a finite number")]
-    NonFinite { index: usize },
+    NonFinite {
+        /// Position of the first such score, from 0.
+        index: usize,
+    },
 }
 
 /// Counts of a binary decision against the truth; "positive" means "anomaly".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfusionMatrix {
+    /// Anomalies that were flagged.
     pub true_positives: usize,
+    /// Normal rows that were flagged.
     pub false_positives: usize,
+    /// Normal rows that were not flagged.
     pub true_negatives: usize,
+    /// Anomalies that were missed.
     pub false_negatives: usize,
 }
 
 impl ConfusionMatrix {
+    /// Counts `predicted` against `truth`, row by row (`true` = anomaly in both).
     pub fn new(predicted: &[bool], truth: &[bool]) -> Result<Self, MetricsError> {
         check_lengths("predictions", predicted.len(), truth.len())?;
         let mut cm = Self::default();
@@ -65,6 +81,7 @@ impl ConfusionMatrix {
     pub fn actual(&self) -> usize {
         self.true_positives + self.false_negatives
     }
+    /// Rows counted.
     pub fn total(&self) -> usize {
         self.flagged() + self.true_negatives + self.false_negatives
     }
@@ -86,6 +103,7 @@ impl ConfusionMatrix {
             2.0 * p * r / (p + r)
         }
     }
+    /// Share of rows decided correctly; 0 when there are none.
     pub fn accuracy(&self) -> f64 {
         ratio(self.true_positives + self.true_negatives, self.total())
     }
@@ -218,10 +236,15 @@ pub fn pr_curve(scores: &[f64], truth: &[bool]) -> Result<Vec<(f64, f64)>, Metri
 /// One threshold of a sweep: what flagging `score >= threshold` would give.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
+    /// Rows scoring at or above it are flagged (scores: higher = more anomalous).
     pub threshold: f64,
+    /// Rows flagged at this threshold.
     pub flagged: usize,
+    /// Share of flagged rows that are anomalies; 0 when nothing is flagged.
     pub precision: f64,
+    /// Share of anomalies that were flagged; 0 when there are none.
     pub recall: f64,
+    /// Harmonic mean of precision and recall; 0 when both are 0.
     pub f1: f64,
 }
 
@@ -270,16 +293,24 @@ pub fn sweep_by_flag_rate(
 /// The summary a detector is judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Rows evaluated.
     pub rows: usize,
+    /// Rows the labels mark as anomalous.
     pub anomalies: usize,
+    /// Rows the detector flagged.
     pub flagged: usize,
+    /// Share of flagged rows that are anomalies; 0 when nothing is flagged.
     pub precision: f64,
+    /// Share of anomalies that were flagged; 0 when there are none.
     pub recall: f64,
+    /// Harmonic mean of precision and recall; 0 when both are 0.
     pub f1: f64,
     /// `None` when the labels hold one class only (an anomaly-free window, say): ranking
     /// metrics are undefined there, but the counts and precision/recall still are.
     pub roc_auc: Option<f64>,
+    /// Average precision of the scores; `None` when the labels mark no anomaly.
     pub average_precision: Option<f64>,
+    /// The counts behind the figures above.
     pub confusion: ConfusionMatrix,
 }
 

@@ -44,39 +44,94 @@ pub const MAX_MODEL_BYTES: u64 = 256 * 1024 * 1024;
 /// Why a model file could not be saved or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// Nothing exists at the path (for a directory: no `model.json` in it).
     #[error(
         "model file {path} not found (train one with `anomaly-kit train` or `anomaly-kit walkthrough`)"
     )]
-    NotFound { path: PathBuf },
-    #[error("cannot read or write model file {path}: {source}")]
-    Io {
+    NotFound {
+        /// The model file looked for.
         path: PathBuf,
-        source: std::io::Error,
     },
+    /// Reading the file, or writing it or its folder, failed.
+    #[error("cannot read or write model file {path}: {cause}")]
+    Io {
+        /// The model file.
+        path: PathBuf,
+        /// The I/O error (quoted in the message, so not also the `source()`).
+        cause: std::io::Error,
+    },
+    /// The file is empty or holds only whitespace.
     #[error("model file {path} is empty")]
-    Empty { path: PathBuf },
+    Empty {
+        /// The model file.
+        path: PathBuf,
+    },
+    /// The file is larger than [`MAX_MODEL_BYTES`].
     #[error("model file {path} is {size} bytes, more than the {MAX_MODEL_BYTES}-byte limit")]
-    TooLarge { path: PathBuf, size: u64 },
+    TooLarge {
+        /// The model file.
+        path: PathBuf,
+        /// Its size in bytes (the bytes read, if it grew while being read).
+        size: u64,
+    },
+    /// The JSON ends before it is complete: the file was cut short.
     #[error(
         "model file {path} is truncated (it ends before the JSON does); re-save or re-train it"
     )]
-    Truncated { path: PathBuf },
+    Truncated {
+        /// The model file.
+        path: PathBuf,
+    },
+    /// The file is not valid JSON.
     #[error("model file {path} is not valid JSON: {detail}")]
-    NotJson { path: PathBuf, detail: String },
+    NotJson {
+        /// The model file.
+        path: PathBuf,
+        /// The JSON parser's message.
+        detail: String,
+    },
+    /// The JSON's `format` is not [`FORMAT`] (or is missing): not one of our model files.
     #[error("{path} is not an anomaly-kit model (format '{found}', expected '{FORMAT}')")]
-    WrongFormat { path: PathBuf, found: String },
+    WrongFormat {
+        /// The file.
+        path: PathBuf,
+        /// The `format` found, `(none)` when missing or not a string.
+        found: String,
+    },
+    /// The file's `format_version` is a whole number other than [`FORMAT_VERSION`].
     #[error(
         "model file {path} has format version {found}; this build reads version {FORMAT_VERSION} — upgrade anomaly-kit or re-train"
     )]
-    UnsupportedVersion { path: PathBuf, found: u64 },
+    UnsupportedVersion {
+        /// The model file.
+        path: PathBuf,
+        /// The file's format version.
+        found: u64,
+    },
+    /// The JSON does not have the model's layout (missing, mistyped or malformed fields).
     #[error("model file {path} does not match the model format: {detail}")]
-    Schema { path: PathBuf, detail: String },
+    Schema {
+        /// The model file.
+        path: PathBuf,
+        /// What does not fit, in words.
+        detail: String,
+    },
+    /// The detector does not match the SHA-256 saved with it: edited or damaged after saving.
     #[error(
         "model file {path} fails its checksum: the detector was modified or damaged after saving"
     )]
-    Checksum { path: PathBuf },
+    Checksum {
+        /// The model file.
+        path: PathBuf,
+    },
+    /// The detector's parts do not fit together (feature counts, preprocessing, forest).
     #[error("model file {path} holds an inconsistent detector: {detail}")]
-    Inconsistent { path: PathBuf, detail: String },
+    Inconsistent {
+        /// The model file.
+        path: PathBuf,
+        /// What does not fit, in words.
+        detail: String,
+    },
     /// The path is a FIFO, a device, a socket…: never opened, never replaced.
     #[error(transparent)]
     NotRegularFile(#[from] crate::files::NotRegularFile),
@@ -85,7 +140,9 @@ pub enum ModelError {
 /// Shape and fingerprint of the data a detector was trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
+    /// Rows of training data.
     pub rows: usize,
+    /// Feature columns of training data.
     pub features: usize,
     /// SHA-256 of the shape and the values (little-endian f64, row-major).
     pub sha256: String,
@@ -94,6 +151,7 @@ pub struct TrainingInfo {
 }
 
 impl TrainingInfo {
+    /// The shape and fingerprint of `x`, with the seed that generated it, if any.
     pub fn of(x: ArrayView2<f64>, data_seed: Option<u64>) -> Self {
         Self {
             rows: x.nrows(),
@@ -142,12 +200,15 @@ fn hex(bytes: &[u8]) -> String {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelArtefact {
+    /// File format name: [`FORMAT`].
     pub format: String,
+    /// Stored layout version: [`FORMAT_VERSION`] when this build writes it.
     pub format_version: u32,
     /// Version of anomaly-kit that wrote the file.
     pub crate_version: String,
     /// Which recipe produced it (`tutorial`, `improved`, `custom`).
     pub recipe: String,
+    /// Shape and fingerprint of the training data.
     pub training: TrainingInfo,
     /// Metrics measured when it was made (names → values), if any.
     pub metrics: BTreeMap<String, f64>,
@@ -264,7 +325,7 @@ impl ModelArtefact {
         let path = resolve(path);
         let io = |source| ModelError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
@@ -289,7 +350,7 @@ impl ModelArtefact {
         let path = resolve(path);
         let io = |source| ModelError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         };
         // a FIFO would block the open forever and /dev/zero never ends: regular files only
         if !crate::files::readable_as_file(&path).map_err(io)?? {
@@ -411,19 +472,33 @@ impl ModelArtefact {
 /// What [`ModelArtefact::summary`] reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelSummary {
+    /// The artefact's format version.
     pub format_version: u32,
+    /// Which recipe produced the model (`tutorial`, `improved`, `custom`).
     pub recipe: String,
+    /// Input columns, in the order the forest expects them.
     pub feature_names: Vec<String>,
+    /// How raw values become the forest's inputs.
     pub preprocess: crate::features::Preprocess,
+    /// How the threshold was chosen.
     pub threshold_rule: crate::detector::ThresholdRule,
+    /// `score_samples` threshold: rows scoring below it are flagged.
     pub threshold: f64,
+    /// Trees in the forest.
     pub n_trees: usize,
+    /// Rows each tree was grown from.
     pub max_samples: usize,
+    /// Nodes (splits and leaves) over all trees.
     pub total_nodes: usize,
+    /// Depth of the deepest leaf over all trees, in edges from the root.
     pub max_depth: usize,
+    /// Rows of training data.
     pub training_rows: usize,
+    /// SHA-256 of the training data's shape and values.
     pub training_sha256: String,
+    /// Metrics measured when the model was made (names → values).
     pub metrics: BTreeMap<String, f64>,
+    /// What the `test_*` metrics were measured on, when there are any.
     pub metrics_data: Option<String>,
 }
 

@@ -691,7 +691,7 @@ pub fn write_results(
 /// A detector the benchmark can run over the corpus.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NabDetector {
-    /// The kit's [`OnlineDetector`](crate::online::OnlineDetector).
+    /// The kit's [`OnlineDetector`].
     Online(OnlineParams),
     /// The simple causal baseline: z-scores, likelihood, novelty, cooldown, no forest.
     ZscoreBaseline,

@@ -91,6 +91,43 @@ pub fn sample_sd(values: &[f64], mean: f64) -> Option<f64> {
     Some(saturate(scale * scaled.sqrt()))
 }
 
+/// Mean and sample standard deviation (`n - 1`; 0 for a single value, NaN for none): how the
+/// benchmark reports a metric over seeds.
+///
+/// ```
+/// use anomaly_kit::numeric::mean_sd;
+/// let (m, s) = mean_sd(&[1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(m, 2.5);
+/// assert!((s - 1.2909944487358056).abs() < 1e-15);
+/// assert_eq!(mean_sd(&[5.0]), (5.0, 0.0));
+/// ```
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let Some(mean) = mean(values) else {
+        return (f64::NAN, f64::NAN);
+    };
+    (mean, sample_sd(values, mean).unwrap_or(0.0))
+}
+
+/// The median of `values` (the midpoint of the middle two for an even count); `None` for none.
+///
+/// ```
+/// use anomaly_kit::numeric::median;
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+/// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+/// assert_eq!(median(&[f64::MAX, f64::MAX]), Some(f64::MAX));
+/// assert_eq!(median(&[]), None);
+/// ```
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some(v[n / 2 - 1].midpoint(v[n / 2])),
+    }
+}
+
 /// The share of `true` in `flags` (0.0 for none): a flagged rate or a base rate.
 ///
 /// ```

@@ -19,10 +19,12 @@ pub enum PlotError {
     #[error("drawing failed: {0}")]
     Draw(String),
     /// The rendered SVG could not be written to disk.
-    #[error("cannot write plot to {path}: {source}")]
+    #[error("cannot write plot to {path}: {cause}")]
     Io {
+        /// The SVG file being written.
         path: PathBuf,
-        source: std::io::Error,
+        /// The I/O error (quoted in the message, so not also the `source()`).
+        cause: std::io::Error,
     },
     /// The data handed to a chart function is unusable (shape, emptiness, NaN...).
     #[error("{0}")]
@@ -1219,7 +1221,7 @@ pub fn save_svg(
     let svg = svg_string(size, draw)?;
     let io = |source| PlotError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;

@@ -103,11 +103,29 @@ pub fn encode_record(
     serde_json::to_vec(&Value::Object(record)).expect("a map of numbers and strings serialises")
 }
 
+/// Encodes row `i` of `table` as a stream record ([`encode_record`]) with its fields named
+/// `names`, under `series` with row number `row`, carrying the row's timestamp when the table
+/// has an index: what every writer (the embedded stream, the Kinesis stream writer) puts on a
+/// stream.
+pub fn encode_table_row(
+    table: &crate::frame::Table,
+    names: &[String],
+    i: usize,
+    series: &str,
+    row: u64,
+) -> Vec<u8> {
+    let values: Vec<f64> = table.values.row(i).to_vec();
+    let timestamp = table.index.as_ref().map(|ix| ix[i].as_str());
+    encode_record(names, &values, series, row, timestamp)
+}
+
 /// A record as it arrives: its position in the stream (Kinesis' sequence number; positions of a
 /// series increase) and its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Incoming<'a> {
+    /// Its stream position.
     pub id: &'a str,
+    /// The record's bytes, as written.
     pub data: &'a [u8],
 }
 
@@ -132,7 +150,12 @@ pub enum EndpointError {
     /// The model looked at the request and refused it (its own HTTP 4xx): the same bytes will
     /// be refused again, a smaller batch might not be.
     #[error("the model refused the request ({status}): {message}")]
-    Rejected { status: u16, message: String },
+    Rejected {
+        /// The model's HTTP status.
+        status: u16,
+        /// The model's answer body.
+        message: String,
+    },
     /// Anything else: throttled, unavailable, timed out, unreachable, a 5xx. Worth retrying the
     /// whole batch later; never a reason to call a record bad.
     #[error("the endpoint call failed: {0}")]
@@ -148,6 +171,7 @@ pub fn refused_by_model(status: u16) -> bool {
 
 /// Something that answers an `/invocations` JSON body (asking for details) with a JSON body.
 pub trait Endpoint: Sync {
+    /// Sends one request body; the answer's body, or why there is none.
     fn invoke(&self, body: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, EndpointError>>;
 }
 
@@ -202,7 +226,9 @@ pub enum StoreError {
     /// records of the series in between. Nothing was written.
     #[error("series '{series}' was updated by another consumer (expected position {expected:?})")]
     Conflict {
+        /// The series.
         series: String,
+        /// The position this consumer loaded (`None`: the series was new).
         expected: Option<String>,
     },
     /// The store could not be reached or answered an error.
@@ -210,7 +236,12 @@ pub enum StoreError {
     Unavailable(String),
     /// A stored state could not be read back.
     #[error("the stored state of series '{series}' is unreadable: {detail}")]
-    Corrupt { series: String, detail: String },
+    Corrupt {
+        /// The series.
+        series: String,
+        /// What was wrong with it.
+        detail: String,
+    },
 }
 
 /// Per-series state, durable where the deployment needs it (DynamoDB on AWS), in memory in the
@@ -244,6 +275,7 @@ impl InMemoryStore {
         self.lock().len()
     }
 
+    /// No series stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -293,6 +325,7 @@ pub struct FailedRecord {
     pub id: String,
     /// Its series, when it could be read.
     pub series: Option<String>,
+    /// Why it could not be used.
     pub reason: String,
     /// The record's bytes, base64 (exact, whatever they were).
     pub data_base64: String,
@@ -320,6 +353,7 @@ impl FailedRecord {
 /// Where records that can never be scored go (a dead-letter queue on AWS): with their content
 /// and reason, so nothing is dropped silently and the rest of the shard goes on.
 pub trait FailureSink: Sync {
+    /// Delivers failed records; `Err` when they could not be delivered (the batch is retried).
     fn send<'a>(&'a self, failed: &'a [FailedRecord]) -> BoxFuture<'a, Result<(), String>>;
 }
 
@@ -368,6 +402,7 @@ impl FailureSink for InMemoryFailures {
 
 /// Where a series' predictions go once its state is saved: a file, the logs, a queue.
 pub trait OutputSink: Sync {
+    /// Emits a series' scored records; `Err` when they could not be emitted.
     fn emit<'a>(&'a self, scored: &'a [ScoredRecord]) -> BoxFuture<'a, Result<(), String>>;
 }
 
@@ -388,7 +423,9 @@ impl OutputSink for InMemoryOutputs {
 pub struct ScoredRecord {
     /// Its stream position.
     pub id: String,
+    /// Its series, from the record.
     pub series: Option<String>,
+    /// Its row number within the series, from the record.
     pub row: Option<u64>,
     /// -1 = anomaly.
     pub prediction: i32,
@@ -415,20 +452,34 @@ impl ScoredRecord {
 /// Why a batch failed as a whole (it will be delivered again).
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum ConsumeError {
+    /// The endpoint did not answer with predictions.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// The endpoint answered something that is not a detailed predictions object.
     #[error("the endpoint's answer is not a detailed predictions object: {0}")]
     BadAnswer(String),
+    /// The endpoint answered a different number of predictions than records were sent.
     #[error("the endpoint answered {got} predictions for {sent} records")]
-    PredictionCount { sent: usize, got: usize },
+    PredictionCount {
+        /// Records sent.
+        sent: usize,
+        /// Predictions answered.
+        got: usize,
+    },
+    /// Loading or saving a series' state failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Failed records could not be delivered.
     #[error("the failure sink failed: {0}")]
     FailureSink(String),
+    /// A series' predictions were saved but not emitted (they are emitted again on redelivery).
     #[error("emitting {records} saved predictions of series '{series}' failed: {message}")]
     Output {
+        /// The series.
         series: String,
+        /// Records whose predictions were not emitted.
         records: usize,
+        /// The sink's message.
         message: String,
     },
 }
@@ -524,6 +575,8 @@ pub struct Consumer<'a> {
 pub const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 
 impl<'a> Consumer<'a> {
+    /// A consumer that scores through `endpoint`, keeps each series' state in `store` and sends
+    /// records that can never be scored to `failures`.
     pub fn new(
         endpoint: &'a dyn Endpoint,
         store: &'a dyn StateStore,

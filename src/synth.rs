@@ -89,32 +89,52 @@ impl FromStr for Trend {
 /// Why a generator could not run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SynthError {
+    /// `n_rows` is 0.
     #[error("n_rows must be at least 1")]
     NoRows,
+    /// `n_features` is 0.
     #[error("n_features must be at least 1")]
     NoFeatures,
+    /// A trending kind asks for more anomalous rows per feature than there are rows.
     #[error(
         "n_anomalies ({anomalies}) is larger than n_rows ({rows}): anomalies go to distinct rows of each feature"
     )]
-    TooManyAnomalies { anomalies: usize, rows: usize },
+    TooManyAnomalies {
+        /// Anomalous rows asked for per feature (`n_anomalies`).
+        anomalies: usize,
+        /// Rows to generate (`n_rows`).
+        rows: usize,
+    },
+    /// A trend name that is none of [`Trend::ALL`] (the name as given).
     #[error("unknown trend '{0}': expected one of linear, random_walk, exponential, uniform")]
     UnknownTrend(String),
+    /// `row_anomaly_rate` is outside [0, 1] or NaN (the rate given).
     #[error("row_anomaly_rate must be in [0, 1], got {0}")]
     BadRate(f64),
+    /// `n_rows x n_features` is more than [`MAX_CELLS`] values.
     #[error(
         "{rows} rows x {features} features is more than {MAX_CELLS} values: generate less or in parts"
     )]
-    TooLarge { rows: usize, features: usize },
+    TooLarge {
+        /// Rows asked for.
+        rows: usize,
+        /// Features asked for.
+        features: usize,
+    },
 }
 
 /// What to generate. Start from [`SynthParams::tutorial`] and change what you need.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SynthParams {
+    /// Rows to generate, one per minute from [`tutorial_start`].
     pub n_rows: usize,
+    /// Features (columns) to generate, named `feature_1`, `feature_2`, …
     pub n_features: usize,
     /// Anomalous rows per feature (trending kinds only).
     pub n_anomalies: usize,
+    /// The kind of signal each feature follows.
     pub trend: Trend,
+    /// Seed of the random generator: same parameters, same numbers.
     pub seed: u64,
     /// Probability that a row is anomalous ([`Trend::Uniform`] only).
     pub row_anomaly_rate: f64,
@@ -138,26 +158,32 @@ impl SynthParams {
             row_anomaly_rate: 0.05,
         }
     }
+    /// Rows to generate (default 10,000).
     pub fn rows(mut self, n: usize) -> Self {
         self.n_rows = n;
         self
     }
+    /// Features to generate (default 5).
     pub fn features(mut self, n: usize) -> Self {
         self.n_features = n;
         self
     }
+    /// Anomalous rows per feature, trending kinds only (default 500).
     pub fn anomalies(mut self, n: usize) -> Self {
         self.n_anomalies = n;
         self
     }
+    /// The kind of signal (default [`Trend::Linear`]).
     pub fn trend(mut self, trend: Trend) -> Self {
         self.trend = trend;
         self
     }
+    /// Seed of the random generator (default 100).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
+    /// Probability that a row is anomalous, [`Trend::Uniform`] only (default 0.05).
     pub fn row_anomaly_rate(mut self, rate: f64) -> Self {
         self.row_anomaly_rate = rate;
         self
@@ -317,7 +343,9 @@ pub fn clean_trend(trend: Trend, feature: usize, n_rows: usize) -> Option<Vec<f6
 /// A generated data set: values, labels and the timestamps they belong to.
 #[derive(Clone, Debug)]
 pub struct Synthetic {
+    /// The parameters it was generated from.
     pub params: SynthParams,
+    /// Column names, `feature_1` to `feature_<n_features>`.
     pub feature_names: Vec<String>,
     /// Timestamp of row 0; row `i` is `start + i` minutes.
     pub start: NaiveDateTime,
@@ -330,9 +358,11 @@ pub struct Synthetic {
 }
 
 impl Synthetic {
+    /// Rows in the data.
     pub fn n_rows(&self) -> usize {
         self.values.nrows()
     }
+    /// Features (columns) in the data.
     pub fn n_features(&self) -> usize {
         self.values.ncols()
     }

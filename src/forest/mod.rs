@@ -51,6 +51,14 @@
 
 mod compiled;
 mod params;
+// The AVX-512 layout calls intrinsics, which Rust marks `unsafe`: each entry is guarded by a
+// CPU check made once when the layout is built (`ranked::cpu_supported`), loads read whole
+// registers from buffers sized for them, and the module's tests compare every score with the
+// portable layout bit for bit. It is the only module allowed `unsafe`.
+#[allow(
+    unsafe_code,
+    reason = "AVX-512 intrinsics, behind a runtime CPU check; see the module's SAFETY notes"
+)]
 mod ranked;
 mod tree;
 
@@ -154,24 +162,62 @@ pub fn average_path_length(n: usize) -> f64 {
 /// Everything that can go wrong fitting or using a forest.
 #[derive(Debug, thiserror::Error)]
 pub enum ForestError {
+    /// A hyper-parameter is out of its range (see [`ParamError`]).
     #[error("invalid Isolation Forest parameters: {0}")]
-    InvalidParams(#[from] ParamError),
+    InvalidParams(ParamError),
+    /// `max_samples` resolves to fewer than 2 rows: too few to grow a tree.
     #[error(
         "max_samples resolves to {max_samples} row(s) for {n_rows} training rows; an isolation tree needs at least 2"
     )]
-    TooFewSamples { max_samples: usize, n_rows: usize },
+    TooFewSamples {
+        /// Rows per tree, `max_samples` resolved against the training set.
+        max_samples: usize,
+        /// Rows in the training data.
+        n_rows: usize,
+    },
+    /// The training data has no rows or no columns.
     #[error("cannot fit on an empty data set ({rows} rows x {cols} columns)")]
-    Empty { rows: usize, cols: usize },
+    Empty {
+        /// Rows in the data.
+        rows: usize,
+        /// Columns in the data.
+        cols: usize,
+    },
+    /// A value is NaN or infinite; the forest needs finite numbers.
     #[error("value at row {row}, column {col} is {value}: the forest needs finite numbers")]
-    NonFinite { row: usize, col: usize, value: f64 },
+    NonFinite {
+        /// Row of the first such value, from 0.
+        row: usize,
+        /// Its column, from 0.
+        col: usize,
+        /// The value itself.
+        value: f64,
+    },
+    /// The rows have another number of columns than the forest was fitted on.
     #[error("the forest was fitted on {expected} features but got {got}")]
-    FeatureMismatch { expected: usize, got: usize },
+    FeatureMismatch {
+        /// Features the forest was fitted on.
+        expected: usize,
+        /// Columns in the rows given.
+        got: usize,
+    },
+    /// The training data has more rows than a `u32` row index can address (the row count).
     #[error("{0} rows is more than the forest can index (at most {max})", max = u32::MAX)]
     TooManyRows(usize),
+    /// A forest read from a file does not hold together (the message says how).
     #[error("invalid stored forest: {0}")]
     Corrupt(String),
+    /// An error from linfa, passed on unchanged.
     #[error(transparent)]
     Linfa(#[from] linfa::Error),
+}
+
+// The parameter error is quoted in the message, so it is not also this error's `source()`:
+// a chain printer shows it once.
+impl From<ParamError> for ForestError {
+    fn from(e: ParamError) -> Self {
+        ForestError::InvalidParams(e)
+    }
 }
 
 /// The anomaly decision, the one place it is written: a row is anomalous when its
@@ -420,12 +466,15 @@ impl IsolationForest {
         self
     }
 
+    /// Columns the forest was fitted on, and that rows to score must have.
     pub fn n_features(&self) -> usize {
         self.n_features
     }
+    /// Rows each tree was grown from (`max_samples` resolved against the training set).
     pub fn max_samples(&self) -> usize {
         self.max_samples
     }
+    /// The fitted trees, in the order their path lengths are summed.
     pub fn trees(&self) -> &[IsolationTree] {
         &self.trees
     }
@@ -434,6 +483,7 @@ impl IsolationForest {
     pub(crate) fn into_trees(self) -> Vec<IsolationTree> {
         self.trees
     }
+    /// The checked hyper-parameters the forest was fitted with.
     pub fn hyper_params(&self) -> &IsolationForestValidParams {
         &self.params
     }

@@ -27,8 +27,11 @@ pub enum MaxSamples {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaxFeatures {
+    /// Every feature, scikit-learn's default (`"1.0"` parses to this too).
     All,
+    /// A fixed count; more than `n_features` is reduced to `n_features`.
     Count(usize),
+    /// A fraction of the features in (0, 1], rounded down, at least 1.
     Fraction(f64),
 }
 

@@ -138,10 +138,12 @@ impl IsolationTree {
         self.sizes[0] as usize
     }
 
+    /// Nodes in the tree, splits and leaves together.
     pub fn n_nodes(&self) -> usize {
         self.nodes.len()
     }
 
+    /// Leaves in the tree.
     pub fn n_leaves(&self) -> usize {
         self.nodes.iter().filter(|n| n.feature == LEAF).count()
     }

@@ -56,14 +56,9 @@ fn main() {
             .init(),
     }
     if let Err(e) = run(cli) {
-        // Our errors often quote their cause already; print each cause only once.
-        let mut message = e.to_string();
-        for cause in e.chain().skip(1).map(|c| c.to_string()) {
-            if !message.contains(&cause) {
-                message = format!("{message}: {cause}");
-            }
-        }
-        eprintln!("error: {message}");
+        // the whole chain, outermost first: each error either quotes its cause or returns it as
+        // its source, never both, so every cause shows once
+        eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }

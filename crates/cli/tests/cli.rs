@@ -543,3 +543,32 @@ fn walkthrough_live_part_can_learn_from_the_stream() {
     assert!(stream["anomalies"].as_u64().unwrap() > 0, "{stream}");
     assert_eq!(stream["endpoint"], "in-process online detector", "{stream}");
 }
+
+/// Every error either quotes its cause or returns it as its `source()`, never both, so the
+/// chain the CLI prints names each cause once.
+#[test]
+fn an_error_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.csv");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        vec![
+            "train",
+            "--input",
+            missing,
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        vec![
+            "plot",
+            "--input",
+            missing,
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    ] {
+        let err = kit_err(&args);
+        let os_errors = err.matches("No such file or directory").count();
+        assert_eq!(os_errors, 1, "{args:?}: {err}");
+    }
+}

@@ -1,5 +1,5 @@
 //! The tutorial's stream writer, working: rows of a CSV become anomaly-kit stream records
-//! (`anomaly_kit::stream::encode_record`, the same JSON the server reads) and go to Amazon
+//! (`anomaly_kit::stream::encode_table_row`, the same JSON the server reads) and go to Amazon
 //! Kinesis with `PutRecords`, a batch at a time.
 //!
 //! `PutRecords` is not all-or-nothing: a response can accept some entries and refuse others

@@ -18,10 +18,11 @@ pub fn local_dir() -> PathBuf {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("cannot run {program}: {source} (is Node.js 18+ with npm installed?)")]
+    /// The program could not be started; the OS error is quoted, so it is not also the source.
+    #[error("cannot run {program}: {cause} (is Node.js 18+ with npm installed?)")]
     Spawn {
         program: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("`npm ci` in {dir} failed: {stderr}")]
     Install { dir: String, stderr: String },
@@ -42,9 +43,9 @@ pub fn install(dir: &Path) -> Result<(), LocalError> {
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(dir)
         .output()
-        .map_err(|source| LocalError::Spawn {
+        .map_err(|cause| LocalError::Spawn {
             program: "npm".into(),
-            source,
+            cause,
         })?;
     if !out.status.success() {
         return Err(LocalError::Install {
@@ -73,9 +74,9 @@ impl LocalServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|source| LocalError::Spawn {
+            .map_err(|cause| LocalError::Spawn {
                 program: "node".into(),
-                source,
+                cause,
             })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();

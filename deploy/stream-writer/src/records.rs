@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anomaly_kit::frame::{self, CsvOptions, Table};
-use anomaly_kit::stream::encode_record;
+use anomaly_kit::stream::encode_table_row;
 
 use crate::MAX_ENTRY_BYTES;
 
@@ -96,14 +96,12 @@ impl RowSource {
                 break;
             }
             let i = (self.next % rows) as usize;
-            let values: Vec<f64> = self.table.values.row(i).to_vec();
-            let timestamp = self.table.index.as_ref().map(|ix| ix[i].as_str());
-            let data = encode_record(
+            let data = encode_table_row(
+                &self.table,
                 &self.table.feature_names,
-                &values,
+                i,
                 &self.series,
                 self.next,
-                timestamp,
             );
             let bytes = data.len() + self.series.len();
             if bytes > MAX_ENTRY_BYTES {
