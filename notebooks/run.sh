@@ -2,7 +2,7 @@
 # Executes every notebook in notebooks/ headlessly, in order, with the evcxr (Rust) kernel, then
 # checks the outputs against the committed ones (notebooks/check_outputs.py).
 #
-#   bash notebooks/run.sh                  execute and check (tests/notebooks.rs runs this in CI)
+#   bash notebooks/run.sh                  execute and check (crates/cli/tests/notebooks.rs runs this in CI)
 #   bash notebooks/run.sh --update         execute and write the outputs back into the notebooks
 #   bash notebooks/run.sh --out DIR        keep the executed copies in DIR (default: a temp dir)
 #   bash notebooks/run.sh 03_training_and_evaluation.ipynb   only the notebooks named (in order)

@@ -182,6 +182,17 @@ impl Table {
         self.values.nrows()
     }
 
+    /// The first `n` rows (all of them when there are fewer), labels and index included.
+    pub fn head(&self, n: usize) -> Table {
+        let n = n.min(self.n_rows());
+        Table {
+            feature_names: self.feature_names.clone(),
+            values: self.values.slice(ndarray::s![..n, ..]).to_owned(),
+            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
+            index: self.index.as_ref().map(|ix| ix[..n].to_vec()),
+        }
+    }
+
     /// The columns `names`, by name and in that order: a model's features from a table whose
     /// columns may be ordered differently or include others.
     ///

@@ -8,7 +8,7 @@
 //!
 //! The first run on a machine installs Chromium (apt-get, when /usr/bin/chromium is missing),
 //! JupyterLab and playwright-core: about 40 s; the check itself takes about 70 s on 2 cores.
-//! `ANOMALY_KIT_SKIP_NOTEBOOKS=1` skips it locally, as it skips `tests/notebooks.rs`; with
+//! `ANOMALY_KIT_SKIP_NOTEBOOKS=1` skips it locally, as it skips `crates/cli/tests/notebooks.rs`; with
 //! `CI=true` it always runs.
 
 use std::path::Path;

@@ -362,6 +362,9 @@ pub struct WalkthroughArgs {
     /// Pace the live stream at this many rows per second (the tutorial: 10); default: as fast as it goes.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Stream only the test set's first N rows in the live part (default: all of them).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
     /// Stream through Kinesis instead of the embedded stream: a Kinesis-compatible endpoint URL
     /// (the local cloud's, see deploy/local/) or `aws` for the default AWS configuration. Needs
     /// the deploy binaries beside this one: `cargo build --release --workspace`.

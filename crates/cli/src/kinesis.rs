@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use anomaly_kit::experiment::WalkthroughReport;
 use anomaly_kit::forest::is_anomaly_prediction;
-use anomaly_kit::frame::{self, CsvOptions};
 use anomaly_kit::live::LiveReport;
 use anomaly_kit::model::ModelArtefact;
 use anomaly_kit_server::LoopbackServer;
@@ -47,6 +46,7 @@ pub fn stream(
     endpoint: &str,
     stream_name: &str,
     rate: Option<f64>,
+    limit: Option<usize>,
     quiet: bool,
     online: bool,
 ) -> Result<LiveReport> {
@@ -54,7 +54,7 @@ pub fn stream(
     let trigger = sibling("local-trigger")?;
     let model = ModelArtefact::load(&report.artefacts.model)?;
     let test_csv = &report.artefacts.test_csv;
-    let table = frame::read_csv(test_csv, &CsvOptions::default())?;
+    let table = crate::walkthrough::test_rows(report, limit)?;
     let scorer = crate::walkthrough::live_scorer(report, &table, online)?;
     let offline = scorer.check_and_score_offline(&table)?;
     let total = table.n_rows();
@@ -132,7 +132,11 @@ pub fn stream(
     }
     let mut consumer = Guard(consumer.spawn()?);
     let mut producer = command(&writer);
-    producer.arg("--csv").arg(test_csv).arg("--json");
+    producer
+        .arg("--csv")
+        .arg(test_csv)
+        .args(["--limit", &total.to_string()])
+        .arg("--json");
     match rate {
         Some(r) => producer.args(["--batch-size", "10", "--rate", &r.to_string()]),
         None => producer.args(["--batch-size", "500", "--interval", "0"]),

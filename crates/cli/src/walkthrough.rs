@@ -41,10 +41,11 @@ pub fn run(a: WalkthroughArgs) -> Result<()> {
             endpoint,
             &a.kinesis_stream,
             a.rate,
+            a.limit,
             a.json,
             online,
         )?),
-        (None, false) => Some(live_stream(&report, online, a.rate, a.json)?),
+        (None, false) => Some(live_stream(&report, online, a.rate, a.limit, a.json)?),
     };
     let seconds = started.elapsed().as_secs_f64();
     if a.json {
@@ -65,6 +66,15 @@ pub fn run(a: WalkthroughArgs) -> Result<()> {
     Ok(())
 }
 
+/// The test set's rows the live part streams: all, or the first `limit`.
+pub fn test_rows(report: &WalkthroughReport, limit: Option<usize>) -> Result<Table> {
+    let table = frame::read_csv(&report.artefacts.test_csv, &CsvOptions::default())?;
+    Ok(match limit {
+        Some(n) => table.head(n),
+        None => table,
+    })
+}
+
 /// The scorer of the live part: the trained model, or an online detector over the test set's
 /// columns.
 pub fn live_scorer(report: &WalkthroughReport, table: &Table, online: bool) -> Result<LiveScorer> {
@@ -83,9 +93,10 @@ fn live_stream(
     report: &WalkthroughReport,
     online: bool,
     rate: Option<f64>,
+    limit: Option<usize>,
     quiet: bool,
 ) -> Result<LiveReport> {
-    let table = frame::read_csv(&report.artefacts.test_csv, &CsvOptions::default())?;
+    let table = test_rows(report, limit)?;
     let scorer = live_scorer(report, &table, online)?;
     let what = match &scorer {
         LiveScorer::Served(model) => format!("to the {} model served on loopback", model.recipe),

@@ -1,5 +1,5 @@
-//! The local cloud end to end: `deploy/local/run.sh` starts a real Kinesis-compatible server and
-//! the model server on loopback, the stream writer puts the whole 10,000-row test set, the local
+//! The local cloud end to end: `deploy/local/run.sh` starts a real Kinesis-compatible server on
+//! loopback and runs the CLI's Kinesis path (the model served on loopback), the stream writer puts the whole 10,000-row test set, the local
 //! trigger hands every batch to the Lambda handler, and the handler's predictions land in a sink
 //! this test reads. `deploy/local/scale.sh` does it at scale with faults. Also: the tutorial's
 //! own client (boto3 `put_records`) feeding the trigger, the DynamoDB state store on dynalite and
@@ -51,13 +51,11 @@ fn bin_dir() -> PathBuf {
 #[test]
 fn the_whole_test_set_goes_through_kinesis_and_the_handler_once() {
     let data = tempfile::tempdir().unwrap();
-    let sink = data.path().join("sink.jsonl");
+    let sink = data.path().join("stream-sink.jsonl");
     let out = Command::new("bash")
         .arg(repo().join("deploy/local/run.sh"))
         .env("BIN_DIR", bin_dir())
         .env("DATA_DIR", data.path())
-        .env("SINK", &sink)
-        .env("IDLE_EXIT", "60s")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
