@@ -450,9 +450,8 @@ pub fn run_walkthrough(
             .extend(plot_data(&train, &out.join("plots"))?);
     }
 
-    let mut results = Vec::new();
-    let mut detectors = Vec::new();
-    for recipe in Recipe::ALL {
+    // each recipe by name, in `Recipe::ALL`'s order: trained, charted, measured on the test set
+    let mut run = |recipe: Recipe| -> Result<(Detector, RecipeResult), ExperimentError> {
         progress(Step::Train(recipe));
         let (detector, eval) =
             train_and_evaluate(recipe, config.window, config.forest_seed, &train, &test)?;
@@ -464,24 +463,27 @@ pub fn run_walkthrough(
                 &out.join("plots"),
             )?);
         }
-        results.push(RecipeResult::new(recipe, &eval, detector.threshold()));
-        detectors.push(detector);
-    }
+        let result = RecipeResult::new(recipe, &eval, detector.threshold());
+        Ok((detector, result))
+    };
+    let (tutorial_detector, tutorial) = run(Recipe::Tutorial)?;
+    let (_, threshold_only) = run(Recipe::ThresholdOnly)?;
+    let (improved_detector, improved) = run(Recipe::Improved)?;
     let recipes = RecipeResults {
-        tutorial: results[0].clone(),
-        threshold_only: results[1].clone(),
-        improved: results[2].clone(),
+        tutorial,
+        threshold_only,
+        improved,
     };
 
     progress(Step::SameSeed);
     let same_seed_test = config.data(config.trend, config.train_seed).generate()?;
-    let own = evaluate(&detectors[0], &same_seed_test)?;
+    let own = evaluate(&tutorial_detector, &same_seed_test)?;
     let same_seed = SameSeedCheck {
         test_equals_train: same_seed_test.values == train.values,
         tutorial_on_own_training_set: RecipeResult::new(
             Recipe::Tutorial,
             &own,
-            detectors[0].threshold(),
+            tutorial_detector.threshold(),
         ),
     };
 
@@ -498,12 +500,12 @@ pub fn run_walkthrough(
             ))
     };
     let improved = with_metrics(
-        ModelArtefact::new("improved", detectors[2].clone(), training.clone()),
+        ModelArtefact::new("improved", improved_detector, training.clone()),
         &recipes.improved,
     );
     artefacts.model = improved.save(&out.join("model").join(crate::model::MODEL_FILE))?;
     let tutorial = with_metrics(
-        ModelArtefact::new("tutorial", detectors[0].clone(), training),
+        ModelArtefact::new("tutorial", tutorial_detector, training),
         &recipes.tutorial,
     );
     artefacts.tutorial_model =

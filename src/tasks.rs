@@ -352,10 +352,7 @@ impl fmt::Display for EvaluationReport {
                     e.anomalies
                 )?;
             }
-            None => writeln!(
-                f,
-                "(no labels given: pass --labels FILE or --label-column NAME for metrics)"
-            )?,
+            None => writeln!(f, "(no labels, so no metrics)")?,
         }
         if let Some(sweep) = &self.sweep {
             let mut t = TextTable::new(["flag_top", "flagged", "precision", "recall", "f1"]);

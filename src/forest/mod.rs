@@ -30,7 +30,7 @@
 //! Determinism: tree `t` draws from its own generator derived from `(seed, t)`, and a row's path
 //! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
 //! whatever the number of threads. Scoring picks one of two layouts at run time — an AVX-512 one
-//! (`ranked`) where the CPU has it, a portable one (`compiled`) elsewhere — and both take the
+//! (`ranked`) where the CPU has it, a portable one (`portable`) elsewhere — and both take the
 //! same branches and add in the same order, so the CPU does not change a path length either
 //! (scores then go through the platform's `pow`).
 //!
@@ -49,8 +49,8 @@
 //! # Ok::<(), anomaly_kit::forest::ForestError>(())
 //! ```
 
-mod compiled;
 mod params;
+mod portable;
 // The AVX-512 layout calls intrinsics, which Rust marks `unsafe`: each entry is guarded by a
 // CPU check made once when the layout is built (`ranked::cpu_supported`), loads read whole
 // registers from buffers sized for them, and the module's tests compare every score with the
@@ -78,7 +78,7 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use compiled::CompiledForest;
+use portable::PortableForest;
 use ranked::RankedForest;
 
 use crate::rng;
@@ -102,14 +102,14 @@ enum ScoringLayout {
     /// Thresholds as ranks, 32 rows per AVX-512 register: where the CPU and the forest allow.
     Ranked(RankedForest),
     /// Blocks of rows in lockstep, plain Rust: everywhere else.
-    Portable(CompiledForest),
+    Portable(PortableForest),
 }
 
 impl ScoringLayout {
     fn new(trees: &[IsolationTree], n_features: usize) -> Self {
         match RankedForest::new(trees, n_features) {
             Some(ranked) => Self::Ranked(ranked),
-            None => Self::Portable(CompiledForest::new(trees, n_features)),
+            None => Self::Portable(PortableForest::new(trees, n_features)),
         }
     }
 
@@ -140,7 +140,7 @@ impl ScoringLayout {
 #[derive(Default)]
 struct ScoringScratch {
     ranked: ranked::Scratch,
-    portable: compiled::Scratch,
+    portable: portable::Scratch,
 }
 
 /// Average path length of an unsuccessful search in a binary search tree of `n` nodes, `c(n)`.

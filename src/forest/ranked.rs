@@ -1,7 +1,7 @@
 //! The fast scoring layout: thresholds replaced by their ranks, trees walked 32 rows at a time
 //! with AVX-512 table lookups.
 //!
-//! The portable layout ([`super::compiled`]) spends most of its time on two dependent loads per
+//! The portable layout ([`super::portable`]) spends most of its time on two dependent loads per
 //! row and level: the node, then the row's value for the node's feature. This layout replaces both
 //! with in-register table lookups:
 //!

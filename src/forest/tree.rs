@@ -97,7 +97,7 @@ impl IsolationTree {
     }
 
     /// Path length of one row (`row` has all the forest's columns): the plain walk. The reference
-    /// the compiled scoring layouts are tested against, and the online detector's walk (one row
+    /// the scoring layouts are tested against, and the online detector's walk (one row
     /// at a time, where compiling a layout would not pay).
     pub(crate) fn path_length(&self, row: &[f64]) -> f64 {
         let nodes = self.nodes.as_slice();

@@ -21,6 +21,16 @@ fn show(title: &str, df: &polars::prelude::DataFrame) {
     println!("\n{title}\n{df}");
 }
 
+/// A task's error; one that needs labels also says which flags give them.
+fn with_label_hint<T>(result: Result<T, tasks::TaskError>) -> Result<T> {
+    result.map_err(|e| match e {
+        tasks::TaskError::NeedsLabels(_) => {
+            anyhow::anyhow!("{e}: pass --labels FILE or --label-column NAME")
+        }
+        e => e.into(),
+    })
+}
+
 fn print_written(paths: &[impl AsRef<Path>]) {
     for p in paths {
         println!("wrote {}", p.as_ref().display());
@@ -69,10 +79,11 @@ pub fn plot(a: PlotArgs) -> Result<()> {
     let mut written = tasks::plot_table(&table, cells.view(), &a.out)?;
     if let Some(model) = &a.model {
         let artefact = ModelArtefact::load(model)?;
-        written.extend(
-            tasks::plot_table_scores(&artefact.detector, &table, &a.out)
-                .context("pass --labels or --label-column")?,
-        );
+        written.extend(with_label_hint(tasks::plot_table_scores(
+            &artefact.detector,
+            &table,
+            &a.out,
+        ))?);
     }
     print_written(&written);
     Ok(())
@@ -93,8 +104,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let artefact = ModelArtefact::load(&a.model)?;
     let table = a.labels.read(&a.input)?;
-    let report = tasks::evaluate(&artefact, &a.model, &table, &a.input, a.sweep)
-        .context("pass --labels or --label-column for labels")?;
+    let report = with_label_hint(tasks::evaluate(
+        &artefact, &a.model, &table, &a.input, a.sweep,
+    ))?;
     if let Some(path) = &a.scores_out {
         frame::write_scores(path, &report.scored.scores, &report.scored.anomalies)?;
     }
@@ -102,6 +114,9 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{report}");
+        if report.evaluation.is_none() {
+            println!("  pass --labels FILE or --label-column NAME for metrics");
+        }
     }
     Ok(())
 }

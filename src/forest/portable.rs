@@ -40,9 +40,10 @@ struct TreeRange {
     depth: u32,
 }
 
-/// A forest compiled for scoring. Built from the fitted trees; never stored.
+/// The portable scoring layout: a forest laid out for the blocked walk every CPU runs. Built
+/// from the fitted trees; never stored.
 #[derive(Clone, Debug)]
-pub(crate) struct CompiledForest {
+pub(crate) struct PortableForest {
     nodes: Vec<Node>,
     /// Path length of a row that ends at node `i` (only meaningful for leaves).
     leaf_value: Vec<f64>,
@@ -52,7 +53,7 @@ pub(crate) struct CompiledForest {
     feature_slots: usize,
 }
 
-impl CompiledForest {
+impl PortableForest {
     pub(crate) fn new(trees: &[IsolationTree], n_features: usize) -> Self {
         let total: usize = trees.iter().map(IsolationTree::n_nodes).sum();
         let mut nodes = Vec::with_capacity(total);
@@ -105,7 +106,7 @@ impl CompiledForest {
         }
     }
 
-    /// Bytes held by the compiled layout (for the memory budget).
+    /// Bytes held by the portable layout (for the memory budget).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.leaf_value.capacity() * std::mem::size_of::<f64>()
@@ -166,7 +167,7 @@ impl CompiledForest {
     }
 }
 
-/// Per-thread buffers for [`CompiledForest::sum_path_lengths`]; allocated once, reused per block.
+/// Per-thread buffers for [`PortableForest::sum_path_lengths`]; allocated once, reused per block.
 #[derive(Default)]
 pub(crate) struct Scratch {
     /// The block's values, feature-major, `feature_slots << shift` long.
@@ -195,9 +196,9 @@ mod tests {
     use linfa::ParamGuard;
     use ndarray::Array2;
 
-    /// The compiled, blocked walk must give the same bits as walking each row down each tree.
+    /// The portable, blocked walk must give the same bits as walking each row down each tree.
     #[test]
-    fn compiled_scoring_equals_the_plain_walk() {
+    fn portable_scoring_equals_the_plain_walk() {
         for (n_rows, n_cols, max_samples) in [
             (2, 1, 2),
             (7, 3, 7),
@@ -214,14 +215,14 @@ mod tests {
                 .check()
                 .unwrap();
             let forest = IsolationForest::fit_array(&p, x.view()).unwrap();
-            let compiled = CompiledForest::new(forest.trees(), n_cols);
+            let portable = PortableForest::new(forest.trees(), n_cols);
             // score more rows than were trained on, including rows outside the training range
             let probe = Array2::from_shape_fn((n_rows + 300, n_cols), |(i, j)| {
                 ((i * 31 + j * 17) % 257) as f64 - 128.0
             });
             let flat = probe.as_slice().unwrap();
             let mut out = vec![0.0; probe.nrows()];
-            compiled.sum_path_lengths(flat, &mut out, &mut Scratch::default());
+            portable.sum_path_lengths(flat, &mut out, &mut Scratch::default());
             for (i, row) in probe.rows().into_iter().enumerate() {
                 let plain = IsolationTree::plain_path_sum(forest.trees(), row.as_slice().unwrap());
                 assert_eq!(
