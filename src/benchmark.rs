@@ -35,7 +35,7 @@ pub enum BenchmarkError {
     #[error("no reference figures for {0}")]
     Unreferenced(String),
     /// Datasets whose mean ROC-AUC is more than [`REFERENCE_MARGIN`] below scikit-learn's.
-    #[error("ROC-AUC more than 0.02 below scikit-learn on: {0}")]
+    #[error("ROC-AUC more than {REFERENCE_MARGIN} below scikit-learn on: {0}")]
     BelowReference(String),
 }
 

@@ -881,17 +881,6 @@ fn results_frame<'a>(
 }
 
 #[cfg(feature = "polars")]
-impl RecipeResults {
-    /// One row per recipe, metrics rounded to 3 decimals.
-    pub fn to_frame(
-        &self,
-        trend: Trend,
-    ) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
-        results_frame("data", vec![trend.name().to_string(); 3], self.iter())
-    }
-}
-
-#[cfg(feature = "polars")]
 /// One row per (trend, recipe), metrics rounded to 3 decimals.
 pub fn trends_frame(
     trends: &[TrendComparison],

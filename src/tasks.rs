@@ -30,7 +30,7 @@ pub enum TaskError {
     #[error(transparent)]
     Experiment(#[from] ExperimentError),
     /// The task needs row labels and the table has none.
-    #[error("{0} needs row labels (a 0/1 label column)")]
+    #[error("row labels (a 0/1 label column) are needed for {0}")]
     NeedsLabels(&'static str),
     /// Two settings contradict each other.
     #[error("{0}")]

@@ -13,7 +13,8 @@
 # `anomaly-kit walkthrough --kinesis-endpoint URL` (crates/cli/src/kinesis.rs), the same one
 # that streams on AWS with `--kinesis-endpoint aws`: one orchestration, not a Rust copy and a
 # shell copy. It trains the model, streams the test set, compares every streamed prediction
-# with the offline one (and fails if one differs), and stops everything on the way out.
+# with the offline one (and exits non-zero if one differs or a record failed), and stops
+# everything on the way out.
 #
 # deploy/local/scale.sh runs the same pipeline at scale, with DynamoDB for state, several
 # server instances, several shards and injected faults.

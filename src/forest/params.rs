@@ -131,10 +131,10 @@ pub enum ParamError {
     #[error("n_trees must be between 1 and {MAX_TREES}, got {0}")]
     NTrees(usize),
     /// `max_samples` is a count of 0 or a fraction outside (0, 1].
-    #[error("max_samples must be a count of at least 1 or a fraction in (0, 1], got {0:?}")]
+    #[error("max_samples must be a count of at least 1 or a fraction in (0, 1], got {0}")]
     MaxSamples(MaxSamples),
     /// `max_features` is a count of 0 or a fraction outside (0, 1].
-    #[error("max_features must be a count of at least 1 or a fraction in (0, 1], got {0:?}")]
+    #[error("max_features must be a count of at least 1 or a fraction in (0, 1], got {0}")]
     MaxFeatures(MaxFeatures),
     /// `contamination` is a fraction outside (0, 0.5].
     #[error("contamination must be 'auto' or a fraction in (0, 0.5], got {0}")]
@@ -197,11 +197,6 @@ impl IsolationForestParams {
         self
     }
 
-    /// The unchecked settings, as the builder holds them.
-    pub fn unchecked(&self) -> &IsolationForestValidParams {
-        &self.0
-    }
-
     fn check_values(&self) -> Result<(), ParamError> {
         let p = &self.0;
         if p.n_trees == 0 || p.n_trees > MAX_TREES {
@@ -256,6 +251,28 @@ impl ParamGuard for IsolationForestParams {
 
     fn check(self) -> Result<Self::Checked, Self::Error> {
         Ok(self.checked()?)
+    }
+}
+
+impl fmt::Display for MaxSamples {
+    /// As the CLI takes it: `auto`, a count, or a fraction.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxSamples::Auto => write!(f, "auto"),
+            MaxSamples::Count(c) => write!(f, "{c}"),
+            MaxSamples::Fraction(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+impl fmt::Display for MaxFeatures {
+    /// As the CLI takes it: `all`, a count, or a fraction.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxFeatures::All => write!(f, "all"),
+            MaxFeatures::Count(c) => write!(f, "{c}"),
+            MaxFeatures::Fraction(x) => write!(f, "{x}"),
+        }
     }
 }
 

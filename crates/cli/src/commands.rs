@@ -91,8 +91,14 @@ pub fn plot(a: PlotArgs) -> Result<()> {
 
 pub fn train(a: TrainArgs) -> Result<()> {
     let table = a.labels.read(&a.input)?;
-    let report = tasks::train(&table, a.recipe.into(), a.seed, &a.overrides(), &a.out)
-        .with_context(|| format!("training on {}", a.input.display()))?;
+    let report = tasks::train(&table, a.recipe.into(), a.seed, &a.overrides(), &a.out).map_err(
+        |e| match e {
+            tasks::TaskError::Conflict(_) => anyhow::anyhow!(
+                "{e}: drop --contamination, or use --threshold forest with --contamination"
+            ),
+            e => anyhow::Error::new(e).context(format!("training on {}", a.input.display())),
+        },
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {

@@ -76,6 +76,10 @@ pub fn stream(
                 .env_remove("AWS_PROFILE");
         }
         c.args(["--stream-name", stream_name]);
+        if !online {
+            // the trigger reads these: a served-model run must not turn into an online one
+            c.env_remove("ONLINE_FEATURES").env_remove("ONLINE_PARAMS");
+        }
         c
     };
     if local {
@@ -204,6 +208,19 @@ pub fn stream(
                 "DIFFER FROM"
             },
             report.records_per_second,
+            sink.display()
+        );
+    }
+    if !matches_offline || report.records_failed > 0 {
+        bail!(
+            "the stream is not exact: {} of {total} rows scored, {} failed, predictions {} the offline ones (sink: {})",
+            report.records_scored,
+            report.records_failed,
+            if matches_offline {
+                "equal"
+            } else {
+                "differ from"
+            },
             sink.display()
         );
     }

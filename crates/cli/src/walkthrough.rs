@@ -143,5 +143,8 @@ fn live_stream(
         }
         println!("Live tally: {}", result.tally());
     }
+    if !result.matches_offline || result.records_failed > 0 {
+        anyhow::bail!("the live stream is not exact: {}", result.tally());
+    }
     Ok(result)
 }
