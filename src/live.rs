@@ -9,7 +9,7 @@
 //!
 //! [`run_live`] answers each request in-process with the server's own contract code
 //! ([`ScoringEndpoint`]); the `anomaly-kit-server` crate runs the same stream through the real
-//! HTTP server on a loopback port ([`stream_table`] with its HTTP endpoint), which is what
+//! HTTP server on a loopback port ([`run_live_through`] with its HTTP endpoint), which is what
 //! `anomaly-kit walkthrough` does.
 
 use std::sync::mpsc;
@@ -212,6 +212,22 @@ impl LiveScorer {
     }
 }
 
+/// Runs a consumer's batches to completion: in this thread ([`InThread`]) for in-process
+/// endpoints, or on the async runtime an HTTP client needs (the server crate's loopback server).
+pub trait Executor {
+    /// Runs `future` to completion and returns its output.
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output;
+}
+
+/// Runs futures in the calling thread ([`stream::block_on`]).
+pub struct InThread;
+
+impl Executor for InThread {
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        stream::block_on(future)
+    }
+}
+
 /// Streams `table` through `scorer` (a [`ModelArtefact`] answered in-process by the contract's
 /// own code, or an [`OnlineModel`] run by the consumer); `on_event` sees progress and anomalies.
 pub fn run_live(
@@ -221,49 +237,69 @@ pub fn run_live(
     on_event: impl FnMut(LiveEvent<'_>),
 ) -> Result<LiveReport, LiveError> {
     let scorer = scorer.into();
-    let offline = scorer.check_and_score_offline(table)?;
-    let names = scorer.feature_names();
     let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
     match &scorer {
         LiveScorer::Served(model) => {
             let endpoint = ScoringEndpoint(&model.detector);
             let consumer = Consumer::new(&endpoint, &store, &failures);
-            stream_table(
-                |batch| stream::block_on(consumer.process(batch)),
-                names,
+            let described_as = "in-process /invocations (the server's contract, no HTTP)";
+            run_live_through(
+                &consumer,
+                described_as,
+                &scorer,
+                &InThread,
                 table,
                 options,
-                &offline,
                 on_event,
             )
-            .map(|r| LiveReport {
-                endpoint: "in-process /invocations (the server's contract, no HTTP)".into(),
-                ..r
-            })
         }
         LiveScorer::Learning(model) => {
             let consumer = Consumer::learning(model, &store, &failures);
-            stream_table(
-                |batch| stream::block_on(consumer.process(batch)),
-                names,
+            let described_as = "in-process online detector";
+            run_live_through(
+                &consumer,
+                described_as,
+                &scorer,
+                &InThread,
                 table,
                 options,
-                &offline,
                 on_event,
             )
-            .map(|r| LiveReport {
-                endpoint: "in-process online detector".into(),
-                ..r
-            })
         }
     }
 }
 
+/// Streams `table` to `consumer` (built for `scorer`), each batch run by `executor`, checking
+/// every streamed prediction against `scorer`'s offline one; the report names the endpoint
+/// `described_as`. [`run_live`] and the server crate's HTTP run are this with their consumers.
+pub fn run_live_through(
+    consumer: &Consumer<'_>,
+    described_as: &str,
+    scorer: &LiveScorer,
+    executor: &impl Executor,
+    table: &Table,
+    options: &LiveOptions,
+    on_event: impl FnMut(LiveEvent<'_>),
+) -> Result<LiveReport, LiveError> {
+    let offline = scorer.check_and_score_offline(table)?;
+    stream_table(
+        |batch| executor.run(consumer.process(batch)),
+        scorer.feature_names(),
+        table,
+        options,
+        &offline,
+        on_event,
+    )
+    .map(|r| LiveReport {
+        endpoint: described_as.into(),
+        ..r
+    })
+}
+
 /// Writes the table to the in-memory stream and hands it, batch by batch, to `process` (a
 /// consumer's `process`, run to completion); `offline` holds the predictions every streamed row
-/// must match ([`LiveScorer::check_and_score_offline`]). The report's `endpoint` is left empty for
-/// the caller to name.
-pub fn stream_table(
+/// must match. The report's `endpoint` is left empty for the caller to name.
+fn stream_table(
     mut process: impl FnMut(&[Incoming<'_>]) -> BatchReport,
     names: &[String],
     table: &Table,

@@ -66,24 +66,25 @@ pub fn run_live(
     let LiveScorer::Served(model) = &scorer else {
         return live::run_live(scorer, table, options, on_event);
     };
-    let offline = scorer.check_and_score_offline(table)?;
-    let names = scorer.feature_names();
-    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
     let server = LoopbackServer::start((**model).clone())?;
     let addr = server.addr;
     let endpoint = HttpEndpoint::new(format!("http://{addr}/invocations?scores=true"));
+    let (store, failures) = (InMemoryStore::default(), InMemoryFailures::default());
     let consumer = Consumer::new(&endpoint, &store, &failures);
-    let report = live::stream_table(
-        |batch| server.block_on(consumer.process(batch)),
-        names,
+    let described_as = format!("http://{addr}/invocations");
+    live::run_live_through(
+        &consumer,
+        &described_as,
+        &scorer,
+        &server,
         table,
         options,
-        &offline,
         on_event,
-    );
-    drop(server);
-    report.map(|r| LiveReport {
-        endpoint: format!("http://{addr}/invocations"),
-        ..r
-    })
+    )
+}
+
+impl live::Executor for LoopbackServer {
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.block_on(future)
+    }
 }
