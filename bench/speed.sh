@@ -5,6 +5,11 @@
 #   bash bench/speed.sh            # full run: gen 10k/100k/1M x 5, 10_cover, 16_http, 3 rounds
 #                                  # of 3 timed runs per library and thread count; ~10 minutes
 #   bash bench/speed.sh --quick    # gen 10k and 100k only, 1 round of 2 runs; ~1 minute
+#   bash bench/speed.sh --sizes 1000000 --threads 1   # gen 1M x 5, one thread: the headline ratio
+#
+# Ours runs once per scoring layout this CPU has (ANOMALY_KIT_LAYOUT=portable|avx2|avx512); the
+# report names the CPU and says which layouts were skipped and why. Partial runs write
+# bench/speed-quick.md and bench/speed-results-quick.jsonl.
 #
 # Creates bench/.venv (scikit-learn and isotree pinned in bench/requirements.txt) on first use,
 # builds the kit in release mode, writes bench/speed.md and bench/speed-results.jsonl.

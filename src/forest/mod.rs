@@ -29,10 +29,10 @@
 //!
 //! Determinism: tree `t` draws from its own generator derived from `(seed, t)`, and a row's path
 //! lengths are summed over trees in a fixed order, so the same seed gives bit-identical scores
-//! whatever the number of threads. Scoring picks one of two layouts at run time — an AVX-512 one
-//! (`ranked`) where the CPU has it, a portable one (`portable`) elsewhere — and both take the
-//! same branches and add in the same order, so the CPU does not change a path length either
-//! (scores then go through the platform's `pow`).
+//! whatever the number of threads. Scoring compiles the trees to one of three [`Layout`]s — the
+//! fastest the CPU allows, or the one `ANOMALY_KIT_LAYOUT` or [`IsolationForest::with_layout`]
+//! asks for — and all take the same branches and add in the same order, so the CPU does not
+//! change a path length either (scores then go through the platform's `pow`).
 //!
 //! ```
 //! use anomaly_kit::forest::{IsolationForest, IsolationForestParams};
@@ -49,12 +49,22 @@
 //! # Ok::<(), anomaly_kit::forest::ForestError>(())
 //! ```
 
+// The AVX2 layout calls the portable walk compiled for AVX2 and BMI2, which Rust marks
+// `unsafe` to call: the call is guarded by a CPU check made once when the layout is built
+// (`avx2::cpu_supported`).
+#[allow(
+    unsafe_code,
+    reason = "calls code compiled for AVX2, behind a runtime CPU check; see the SAFETY note"
+)]
+mod avx2;
+mod codes;
+mod layout;
 mod params;
 mod portable;
 // The AVX-512 layout calls intrinsics, which Rust marks `unsafe`: each entry is guarded by a
 // CPU check made once when the layout is built (`ranked::cpu_supported`), loads read whole
 // registers from buffers sized for them, and the module's tests compare every score with the
-// portable layout bit for bit. It is the only module allowed `unsafe`.
+// plain walk bit for bit. With `avx2`, the only modules allowed `unsafe`.
 #[allow(
     unsafe_code,
     reason = "AVX-512 intrinsics, behind a runtime CPU check; see the module's SAFETY notes"
@@ -62,6 +72,7 @@ mod portable;
 mod ranked;
 mod tree;
 
+pub use layout::{LAYOUT_ENV, Layout, LayoutChoice, LayoutError};
 pub use params::{
     Contamination, IsolationForestParams, IsolationForestValidParams, MAX_TREES, MaxFeatures,
     MaxSamples, ParamError,
@@ -78,6 +89,7 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+use avx2::Avx2Forest;
 use portable::PortableForest;
 use ranked::RankedForest;
 
@@ -88,49 +100,81 @@ const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
 /// Rows scored per unit of parallel work; up to this many, scoring stays on the calling thread
 /// (a small request never waits for the thread pool).
-const PARALLEL_CHUNK: usize = 4 * ranked::BLOCK;
+const PARALLEL_CHUNK: usize = 4 * codes::BLOCK;
 
 thread_local! {
     /// Each thread's scoring buffers, reused across calls: scoring allocates nothing per row.
     static SCRATCH: RefCell<ScoringScratch> = RefCell::new(ScoringScratch::default());
 }
 
-/// The layout a forest is compiled to for scoring. Both layouts take the same branches and add
-/// path lengths in the same order, so the choice changes speed, never a score's bits.
+/// A forest compiled to one [`Layout`] for scoring. Every layout takes the same branches and
+/// adds path lengths in the same order, so the choice changes speed, never a score's bits.
 #[derive(Clone, Debug)]
 enum ScoringLayout {
-    /// Thresholds as ranks, 32 rows per AVX-512 register: where the CPU and the forest allow.
-    Ranked(RankedForest),
-    /// Blocks of rows in lockstep, plain Rust: everywhere else.
+    /// Thresholds as ranks, 32 rows per AVX-512 register.
+    Avx512(RankedForest),
+    /// The portable walk compiled for AVX2 and BMI2.
+    Avx2(Avx2Forest),
+    /// Heap-ordered trees walked in lockstep, plain Rust.
     Portable(PortableForest),
 }
 
 impl ScoringLayout {
-    fn new(trees: &[IsolationTree], n_features: usize) -> Self {
-        match RankedForest::new(trees, n_features) {
-            Some(ranked) => Self::Ranked(ranked),
-            None => Self::Portable(PortableForest::new(trees, n_features)),
+    /// Compiles `trees` to the layout `choice` asks for: with [`LayoutChoice::Auto`], the
+    /// fastest this CPU and forest allow.
+    fn new(
+        trees: &[IsolationTree],
+        n_features: usize,
+        choice: LayoutChoice,
+    ) -> Result<Self, LayoutError> {
+        let unsupported =
+            |layout: Layout, reason: String| LayoutError::Unsupported { layout, reason };
+        match choice {
+            LayoutChoice::Auto => Ok(match RankedForest::new(trees, n_features) {
+                Ok(ranked) => Self::Avx512(ranked),
+                Err(_) => match Avx2Forest::new(trees, n_features) {
+                    Some(avx2) => Self::Avx2(avx2),
+                    None => Self::Portable(PortableForest::new(trees, n_features)),
+                },
+            }),
+            LayoutChoice::Only(Layout::Portable) => {
+                Ok(Self::Portable(PortableForest::new(trees, n_features)))
+            }
+            LayoutChoice::Only(layout @ Layout::Avx2) => Avx2Forest::new(trees, n_features)
+                .map(Self::Avx2)
+                .ok_or_else(|| {
+                    let why = layout
+                        .missing_on_this_cpu()
+                        .unwrap_or("the CPU check failed");
+                    unsupported(layout, why.into())
+                }),
+            LayoutChoice::Only(layout @ Layout::Avx512) => RankedForest::new(trees, n_features)
+                .map(Self::Avx512)
+                .map_err(|why| unsupported(layout, why)),
         }
     }
 
     /// Adds each row's summed path length over all trees to `out`, using this thread's buffers.
     fn sum_path_lengths(&self, rows: &[f64], out: &mut [f64]) {
         SCRATCH.with_borrow_mut(|scratch| match self {
-            Self::Ranked(f) => f.sum_path_lengths(rows, out, &mut scratch.ranked),
+            Self::Avx512(f) => f.sum_path_lengths(rows, out, &mut scratch.ranked),
+            Self::Avx2(f) => f.sum_path_lengths(rows, out, &mut scratch.portable),
             Self::Portable(f) => f.sum_path_lengths(rows, out, &mut scratch.portable),
         });
     }
 
-    fn name(&self) -> &'static str {
+    fn layout(&self) -> Layout {
         match self {
-            Self::Ranked(_) => "avx512-ranked",
-            Self::Portable(_) => "portable",
+            Self::Avx512(_) => Layout::Avx512,
+            Self::Avx2(_) => Layout::Avx2,
+            Self::Portable(_) => Layout::Portable,
         }
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Self::Ranked(f) => f.heap_bytes(),
+            Self::Avx512(f) => f.heap_bytes(),
+            Self::Avx2(f) => f.heap_bytes(),
             Self::Portable(f) => f.heap_bytes(),
         }
     }
@@ -207,6 +251,10 @@ pub enum ForestError {
     /// A forest read from a file does not hold together (the message says how).
     #[error("invalid stored forest: {0}")]
     Corrupt(String),
+    /// The scoring layout asked for (by `ANOMALY_KIT_LAYOUT` or [`IsolationForest::with_layout`])
+    /// is unknown, or this CPU or forest cannot use it.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     /// An error from linfa, passed on unchanged.
     #[error(transparent)]
     Linfa(#[from] linfa::Error),
@@ -274,8 +322,14 @@ impl IsolationForest {
         IsolationForestParams::default()
     }
 
-    /// Grows the forest on `x` (rows x features). Prefer `Fit::fit` with a dataset; this is the
-    /// same without linfa types.
+    /// Grows the forest on `x` (rows x features, any memory layout). Prefer `Fit::fit` with a
+    /// dataset; this is the same without linfa types.
+    ///
+    /// What is checked where: fitting reads only the rows the trees draw (256 per tree by
+    /// default) and refuses a NaN or infinity in any of them, naming the first such value in the
+    /// data; it does not scan the rest, so a bad value in a row no tree drew goes unseen here.
+    /// Scoring checks every row it scores ([`Self::score_samples`] and everything built on it),
+    /// and a `contamination` fraction scores the whole training set, so then every row is checked.
     pub fn fit_array(
         params: &IsolationForestValidParams,
         x: ArrayView2<f64>,
@@ -290,9 +344,6 @@ impl IsolationForest {
         if n_rows > u32::MAX as usize {
             return Err(ForestError::TooManyRows(n_rows));
         }
-        let data = x.as_standard_layout();
-        let flat = data.as_slice().expect("standard layout is contiguous");
-        check_finite(flat, n_cols, 0)?;
         let max_samples = params.max_samples().resolve(n_rows);
         if max_samples < 2 {
             // c(1) = 0: every score would be -1 and every row an anomaly
@@ -303,11 +354,15 @@ impl IsolationForest {
         }
         let n_tree_features = params.max_features().resolve(n_cols);
         let max_depth = (max_samples as f64).log2().ceil() as usize;
-        let trees: Vec<IsolationTree> = (0..params.n_trees())
+        // Each tree reads only its own sample: the rows are copied (from any memory layout)
+        // into a small contiguous buffer, checked for NaN and infinity on the way, and the tree
+        // grows on that buffer, in cache. Rows no tree draws are never read — on 1M rows, 100
+        // trees of 256 touch 2.5 % of them.
+        let grown: Vec<Result<IsolationTree, ForestError>> = (0..params.n_trees())
             .into_par_iter()
             .map(|t| {
                 let mut rng = rng::stream_rng(params.seed(), t as u64);
-                let mut sample: Vec<u32> = if params.bootstrap() {
+                let sample: Vec<u32> = if params.bootstrap() {
                     // scikit-learn hands the draws to the tree as sample weights, so a row drawn
                     // three times is one row there: its leaf counts one sample, not three
                     let mut drawn: Vec<u32> = (0..max_samples)
@@ -333,9 +388,54 @@ impl IsolationForest {
                     f.sort_unstable();
                     f
                 };
-                IsolationTree::grow(flat, n_cols, &mut sample, &features, max_depth, &mut rng)
+                // The sampled rows are scattered over the input: each is a cache (and TLB) miss.
+                // Touching their first and last values in one pass of independent loads lets
+                // the CPU fetch many rows at once; the copy below then finds them in cache
+                // (measured on 1M x 5: the fit's single-thread time fell from 8.5 ms to ~2 ms).
+                let touched = sample.iter().fold(0u64, |acc, &r| {
+                    let row = x.row(r as usize);
+                    acc | row[0].to_bits() | row[n_cols - 1].to_bits()
+                });
+                std::hint::black_box(touched);
+                let mut rows = Vec::with_capacity(sample.len() * n_cols);
+                for &r in &sample {
+                    let row = x.row(r as usize);
+                    if let Some((col, &value)) =
+                        row.iter().enumerate().find(|(_, v)| !v.is_finite())
+                    {
+                        let row = r as usize;
+                        return Err(ForestError::NonFinite { row, col, value });
+                    }
+                    rows.extend(row.iter());
+                }
+                // the sample's rows in draw order: the tree sees them as row 0, 1, ...
+                let mut local: Vec<u32> = (0..sample.len() as u32).collect();
+                Ok(IsolationTree::grow(
+                    &rows, n_cols, &mut local, &features, max_depth, &mut rng,
+                ))
             })
             .collect();
+        // several trees may have drawn a bad value: name the first in the data, whatever
+        // thread found it
+        let mut trees = Vec::with_capacity(grown.len());
+        let mut first_bad: Option<ForestError> = None;
+        for tree in grown {
+            match tree {
+                Ok(tree) => trees.push(tree),
+                Err(e) => {
+                    let at = |e: &ForestError| match e {
+                        ForestError::NonFinite { row, col, .. } => (*row, *col),
+                        _ => (usize::MAX, usize::MAX),
+                    };
+                    if first_bad.as_ref().is_none_or(|f| at(&e) < at(f)) {
+                        first_bad = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_bad {
+            return Err(e);
+        }
         let mut forest = IsolationForest {
             params: params.clone(),
             n_features: n_cols,
@@ -373,7 +473,7 @@ impl IsolationForest {
         }
         let data = x.as_standard_layout();
         let flat = data.as_slice().expect("standard layout is contiguous");
-        let layout = self.layout();
+        let layout = self.compiled()?;
         let mut out = vec![0.0; n_rows];
         let score_chunk = |(chunk, sums): (usize, &mut [f64])| {
             let rows = &flat[chunk * PARALLEL_CHUNK * n_cols..][..sums.len() * n_cols];
@@ -399,19 +499,33 @@ impl IsolationForest {
         Ok(Array1::from_vec(out))
     }
 
-    /// The scoring layout, compiled from the trees on first use.
-    fn layout(&self) -> &ScoringLayout {
-        self.layout
-            .0
-            .get_or_init(|| ScoringLayout::new(&self.trees, self.n_features))
+    /// The scoring layout, compiled from the trees on first use with the choice of
+    /// `ANOMALY_KIT_LAYOUT` (unless [`Self::with_layout`] chose first).
+    fn compiled(&self) -> Result<&ScoringLayout, LayoutError> {
+        if let Some(layout) = self.layout.0.get() {
+            return Ok(layout);
+        }
+        let layout = ScoringLayout::new(&self.trees, self.n_features, LayoutChoice::from_env()?)?;
+        // another thread may have compiled it meanwhile: the same trees and the same choice
+        // give the same layout, so whichever is kept scores alike
+        Ok(self.layout.0.get_or_init(|| layout))
     }
 
-    /// Which scoring layout this forest uses on this CPU: `"avx512-ranked"` (AVX-512, trees at
-    /// most 8 deep, at most 16 features) or `"portable"`. Both give the same scores; speed
-    /// figures depend on it, so benchmarks report it. Builds the layout if no scoring has yet
-    /// (so [`Self::heap_bytes`] counts it from then on).
-    pub fn scoring_layout(&self) -> &'static str {
-        self.layout().name()
+    /// The same forest, scoring with the layout `choice` asks for, whatever
+    /// `ANOMALY_KIT_LAYOUT` says; an error if this CPU or this forest cannot use it (see
+    /// [`layout`](crate::forest::Layout)). Every layout gives the same scores.
+    pub fn with_layout(mut self, choice: LayoutChoice) -> Result<Self, ForestError> {
+        let layout = ScoringLayout::new(&self.trees, self.n_features, choice)?;
+        self.layout = ScoringCache(OnceLock::from(layout));
+        Ok(self)
+    }
+
+    /// The layout this forest scores with (see [`Layout`]), compiling it if no scoring has yet
+    /// (so [`Self::heap_bytes`] counts it from then on). All give the same scores; speed figures
+    /// depend on it, so benchmarks report it. An error if `ANOMALY_KIT_LAYOUT` asks for a layout
+    /// that is unknown or that this CPU or forest cannot use.
+    pub fn scoring_layout(&self) -> Result<Layout, ForestError> {
+        Ok(self.compiled()?.layout())
     }
 
     /// Bytes of heap memory the fitted forest holds: the trees plus the scoring layout once
@@ -730,10 +844,10 @@ mod tests {
             IsolationForest::fit_array(&p, empty.view()),
             Err(ForestError::Empty { .. })
         ));
-        let nan = array![[1.0, f64::NAN]];
+        let nan = array![[1.0, 2.0], [1.0, f64::NAN]];
         assert!(matches!(
             IsolationForest::fit_array(&p, nan.view()),
-            Err(ForestError::NonFinite { row: 0, col: 1, .. })
+            Err(ForestError::NonFinite { row: 1, col: 1, .. })
         ));
         let f = IsolationForest::fit_array(&p, array![[1.0, 2.0], [3.0, 4.0]].view()).unwrap();
         assert!(matches!(
@@ -795,6 +909,85 @@ mod tests {
             one.iter()
                 .zip(two.iter())
                 .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+    }
+
+    /// Every layout this CPU runs gives the portable layout's bits, on one thread and two, for
+    /// requests of every size; a layout the CPU lacks is refused with its reason (and the skip
+    /// printed), so the test asserts something on every machine.
+    #[test]
+    fn every_layout_scores_the_same_bits() {
+        for (n_rows, n_cols, max_samples) in [(3000, 5, 256), (2000, 16, 256), (900, 3, 600)] {
+            let x = Array2::from_shape_fn((n_rows, n_cols), |(i, j)| {
+                (((i * 7919 + j * 104_729) % 10_007) as f64).sqrt()
+                    * if j % 2 == 0 { 1.0 } else { -3.0 }
+            });
+            let p = IsolationForestParams::new()
+                .max_samples(MaxSamples::Count(max_samples))
+                .seed(8)
+                .check()
+                .unwrap();
+            let forest = IsolationForest::fit_array(&p, x.view()).unwrap();
+            let portable = forest
+                .clone()
+                .with_layout(LayoutChoice::Only(Layout::Portable))
+                .unwrap();
+            let reference = portable.score_samples(x.view()).unwrap();
+            for layout in Layout::ALL {
+                let forced = forest.clone().with_layout(LayoutChoice::Only(layout));
+                let shape_fits = layout != Layout::Avx512 || (max_samples <= 256 && n_cols <= 16);
+                if let Some(why) = layout.missing_on_this_cpu() {
+                    // the shape is checked first: a forest the layout cannot hold says so
+                    let err = forced.unwrap_err().to_string();
+                    assert!(err.contains(why) || !shape_fits, "{err}");
+                    eprintln!("{layout} skipped: {why}");
+                    continue;
+                }
+                let forced = match forced {
+                    Ok(forced) => forced,
+                    Err(e) => {
+                        // only the avx512 layout has shapes it cannot hold
+                        assert!(!shape_fits, "{e}");
+                        continue;
+                    }
+                };
+                assert_eq!(forced.scoring_layout().unwrap(), layout);
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let scores = pool.install(|| forced.score_samples(x.view()).unwrap());
+                    assert!(
+                        scores
+                            .iter()
+                            .zip(&reference)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{layout}, {threads} thread(s), {n_rows}x{n_cols}"
+                    );
+                    // one row at a time, and an odd-sized request, as the server sends them
+                    for rows in [1, 13] {
+                        let part = forced
+                            .score_samples(x.slice(ndarray::s![..rows, ..]))
+                            .unwrap();
+                        assert!(
+                            part.iter()
+                                .zip(&reference)
+                                .all(|(a, b)| a.to_bits() == b.to_bits())
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_layout_name_that_is_no_layout_is_an_error() {
+        let err = "avx3".parse::<LayoutChoice>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected portable, avx2, avx512 or auto"),
+            "{err}"
         );
     }
 

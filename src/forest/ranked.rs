@@ -30,18 +30,15 @@
 //! are at most 16 features and no feature has 65,535 distinct thresholds or more; otherwise
 //! [`RankedForest::new`] declines and the portable layout scores.
 
+use super::codes::{BLOCK, Cuts, PAD_RANK};
 use super::tree::IsolationTree;
 
 /// Deepest tree the register tables hold: 255 internal nodes in heap order, 256 leaves.
 const MAX_DEPTH: usize = 8;
 /// Features the lane selector handles (pairs of code registers picked by permutes and blends).
 const MAX_FEATURES: usize = 16;
-/// Rank of a padding node: no code exceeds it, so the walk goes left.
-const PAD_RANK: u16 = u16::MAX;
 /// Rows walked together: 16-bit lanes of a 512-bit register.
 const LANES: usize = 32;
-/// Rows coded per block: codes and per-row sums stay in L1 while all trees pass over them.
-pub(crate) const BLOCK: usize = 256;
 
 /// 256 heap-ordered 16-bit entries (index 0 unused): eight 512-bit registers, aligned so that
 /// each is one aligned load.
@@ -63,10 +60,8 @@ struct TreeTables {
 #[derive(Clone, Debug)]
 pub(crate) struct RankedForest {
     n_features: usize,
-    /// Each feature's distinct thresholds, ascending: feature `f` owns
-    /// `cuts[cut_start[f]..cut_start[f + 1]]`.
-    cuts: Vec<f64>,
-    cut_start: Vec<usize>,
+    /// Each feature's distinct thresholds, ascending.
+    cuts: Cuts,
     tables: Vec<TreeTables>,
     depths: Vec<u32>,
     /// Tree `t`'s leaf path lengths by leaf index at its last level, from `leaf_start[t]`.
@@ -75,43 +70,30 @@ pub(crate) struct RankedForest {
 }
 
 impl RankedForest {
-    /// Compiles `trees`, or `None` if this CPU or this forest's shape cannot use the layout.
-    pub(crate) fn new(trees: &[IsolationTree], n_features: usize) -> Option<Self> {
-        if !cpu_supported() || n_features == 0 || n_features > MAX_FEATURES {
-            return None;
+    /// Compiles `trees`, or says why this forest's shape or this CPU cannot use the layout.
+    /// The shape is checked first, so the reason is the same on every machine for a forest
+    /// that cannot fit.
+    pub(crate) fn new(trees: &[IsolationTree], n_features: usize) -> Result<Self, String> {
+        if n_features == 0 || n_features > MAX_FEATURES {
+            return Err(format!(
+                "it holds 1 to {MAX_FEATURES} features, and the forest has {n_features}"
+            ));
         }
         let depths: Vec<u32> = trees.iter().map(|t| t.depth() as u32).collect();
-        if depths.iter().any(|&d| d as usize > MAX_DEPTH) {
-            return None;
+        if let Some(&deepest) = depths.iter().max()
+            && deepest as usize > MAX_DEPTH
+        {
+            return Err(format!(
+                "it holds trees at most {MAX_DEPTH} levels deep, and a tree has {deepest} (max_samples above 256)"
+            ));
         }
-        let mut by_feature = vec![Vec::new(); n_features];
-        for tree in trees {
-            for i in 0..tree.n_nodes() {
-                if let Some((feature, threshold, _)) = tree.split(i) {
-                    // a NaN threshold sends every row left in the plain walk; ranks cannot say
-                    // that (fitting and loading never make one, but the layout does not rely on it)
-                    if !threshold.is_finite() {
-                        return None;
-                    }
-                    by_feature.get_mut(feature as usize)?.push(threshold);
-                }
-            }
-        }
-        let mut cuts = Vec::new();
-        let mut cut_start = vec![0];
-        for mut thresholds in by_feature {
-            thresholds.sort_by(f64::total_cmp);
-            thresholds.dedup_by(|a, b| a == b);
-            if thresholds.len() >= usize::from(PAD_RANK) {
-                return None;
-            }
-            cuts.extend(thresholds);
-            cut_start.push(cuts.len());
+        let cuts = Cuts::new(trees, n_features)?;
+        if !cpu_supported() {
+            return Err("this CPU lacks AVX-512 F or BW (x86-64 only)".into());
         }
         let mut forest = Self {
             n_features,
             cuts,
-            cut_start,
             tables: Vec::with_capacity(trees.len()),
             depths,
             leaves: Vec::new(),
@@ -130,9 +112,7 @@ impl RankedForest {
                 match tree.split(i) {
                     Some((feature, threshold, left)) => {
                         let f = feature as usize;
-                        let own = forest.feature_cuts(f);
-                        let rank = own.partition_point(|&c| c < threshold);
-                        tables.rank.0[heap] = rank as u16;
+                        tables.rank.0[heap] = forest.cuts.rank(f, threshold);
                         tables.select.0[heap] = (f * LANES) as u16;
                         todo.push((left as usize, 2 * heap, level + 1));
                         todo.push((left as usize + 1, 2 * heap + 1, level + 1));
@@ -147,17 +127,12 @@ impl RankedForest {
             forest.tables.push(tables);
             forest.leaf_start.push(start);
         }
-        Some(forest)
-    }
-
-    fn feature_cuts(&self, f: usize) -> &[f64] {
-        &self.cuts[self.cut_start[f]..self.cut_start[f + 1]]
+        Ok(forest)
     }
 
     /// Bytes held by the layout (for the memory budget).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.cuts.capacity() * size_of::<f64>()
-            + self.cut_start.capacity() * size_of::<usize>()
+        self.cuts.heap_bytes()
             + self.tables.capacity() * size_of::<TreeTables>()
             + self.depths.capacity() * size_of::<u32>()
             + self.leaves.capacity() * size_of::<f64>()
@@ -177,7 +152,7 @@ impl RankedForest {
         for (block_rows, block_out) in rows.chunks(BLOCK * d).zip(out.chunks_mut(BLOCK)) {
             let n = block_out.len();
             let lanes = n.div_ceil(LANES) * LANES;
-            self.code_block(block_rows, n, scratch);
+            self.code_block(block_rows, lanes, scratch);
             scratch.acc[..lanes].fill(0.0);
             let pairs = d.div_ceil(2);
             // SAFETY: `new` only builds a `RankedForest` when `cpu_supported()` found AVX-512 F
@@ -203,27 +178,21 @@ impl RankedForest {
 
     /// Codes of the block's rows, feature-major (`codes[f * BLOCK + r]`); lanes past the last
     /// row get code 0 and are walked but never reported.
-    fn code_block(&self, rows: &[f64], n: usize, scratch: &mut Scratch) {
-        let d = self.n_features;
-        for f in 0..d {
-            let cuts = self.feature_cuts(f);
-            let codes = &mut scratch.codes[f * BLOCK..][..BLOCK];
-            for (code, row) in codes.iter_mut().zip(rows.chunks_exact(d)) {
-                *code = cuts.partition_point(|&c| c < row[f]) as u16;
-            }
-            codes[n..].fill(0);
-        }
+    fn code_block(&self, rows: &[f64], lanes: usize, scratch: &mut Scratch) {
+        self.cuts.code_block(rows, lanes, &mut scratch.codes);
     }
 }
 
+/// Whether this CPU has AVX-512 F and BW.
 #[cfg(target_arch = "x86_64")]
-fn cpu_supported() -> bool {
+pub(crate) fn cpu_supported() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
+/// Whether this CPU has AVX-512 F and BW: never, off x86-64.
 #[cfg(not(target_arch = "x86_64"))]
-fn cpu_supported() -> bool {
+pub(crate) fn cpu_supported() -> bool {
     false
 }
 
@@ -547,7 +516,9 @@ mod tests {
         n_cols: usize,
         scratch: &mut Scratch,
     ) {
-        let ranked = RankedForest::new(trees, n_cols).expect("shape fits");
+        let Some(ranked) = ranked_or_skip(trees, n_cols) else {
+            return;
+        };
         let mut out = vec![0.0; probe.len() / n_cols];
         ranked.sum_path_lengths(probe, &mut out, scratch);
         for (i, (row, got)) in probe.chunks_exact(n_cols).zip(&out).enumerate() {
@@ -557,6 +528,24 @@ mod tests {
                 plain.to_bits(),
                 "{n_cols} features, row {i}: {row:?}"
             );
+        }
+    }
+
+    /// The ranked layout of `trees`, whose shape fits it; or, where this CPU lacks AVX-512,
+    /// `None` — after checking that the layout declines for exactly that reason, so every test
+    /// asserts something on every machine — with the skip printed.
+    fn ranked_or_skip(trees: &[IsolationTree], n_cols: usize) -> Option<RankedForest> {
+        match RankedForest::new(trees, n_cols) {
+            Ok(ranked) => {
+                assert!(cpu_supported());
+                Some(ranked)
+            }
+            Err(why) => {
+                assert!(!cpu_supported(), "the shape fits the layout, yet: {why}");
+                assert_eq!(why, "this CPU lacks AVX-512 F or BW (x86-64 only)");
+                eprintln!("avx512 layout skipped: {why}");
+                None
+            }
         }
     }
 
@@ -585,10 +574,6 @@ mod tests {
     /// (where `>` and `>=` would part ways).
     #[test]
     fn ranked_scoring_equals_the_plain_walk() {
-        if !cpu_supported() {
-            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
-            return;
-        }
         for (n_rows, n_cols, max_samples) in [
             (2, 1, 2),
             (7, 3, 7),
@@ -628,10 +613,6 @@ mod tests {
     /// data hardly ever draws a zero threshold, so the trees are written by hand.
     #[test]
     fn signed_zero_thresholds_rank_as_one() {
-        if !cpu_supported() {
-            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
-            return;
-        }
         let tree = |json: &str| -> IsolationTree { serde_json::from_str(json).unwrap() };
         let leaf = u32::MAX;
         let trees = [
@@ -652,10 +633,6 @@ mod tests {
     /// forest must not leak into a narrower one's walk.
     #[test]
     fn scratch_reused_across_forests_of_different_widths() {
-        if !cpu_supported() {
-            eprintln!("no AVX-512 on this CPU: the ranked layout is not used here");
-            return;
-        }
         let mut scratch = Scratch::default();
         for n_cols in [16, 3, 1, 9, 2] {
             let x = Array2::from_shape_fn((300, n_cols), |(i, j)| {
@@ -670,12 +647,14 @@ mod tests {
     #[test]
     fn deep_trees_or_many_features_are_declined() {
         let wide = Array2::from_shape_fn((50, MAX_FEATURES + 1), |(i, j)| (i * j) as f64);
-        assert!(RankedForest::new(fit(&wide, 50, 1).trees(), MAX_FEATURES + 1).is_none());
+        let why = RankedForest::new(fit(&wide, 50, 1).trees(), MAX_FEATURES + 1).unwrap_err();
+        assert!(why.contains("1 to 16 features"), "{why}");
         // 700 samples grow trees 10 levels deep
         let tall = Array2::from_shape_fn((700, 2), |(i, j)| ((i * 7 + j) % 701) as f64);
         let forest = fit(&tall, 700, 1);
         assert!(forest.trees().iter().any(|t| t.depth() > MAX_DEPTH));
-        assert!(RankedForest::new(forest.trees(), 2).is_none());
+        let why = RankedForest::new(forest.trees(), 2).unwrap_err();
+        assert!(why.contains("at most 8 levels deep"), "{why}");
     }
 
     proptest! {
@@ -690,10 +669,6 @@ mod tests {
             seed in 0u64..1000,
             values in proptest::collection::vec(-1e3f64..1e3, 1..64),
         ) {
-            if !cpu_supported() {
-                // nothing to compare on this CPU (rejecting every case would fail the test)
-                return Ok(());
-            }
             let x = Array2::from_shape_fn((n_rows, n_cols), |(i, j)| {
                 values[(i * n_cols + j) % values.len()] * (1.0 + (i % 5) as f64)
             });
