@@ -17,10 +17,10 @@
 //!   level is padded with nodes that always go left (rank 65,535, above every code), so every row
 //!   takes exactly `depth` steps. Tables are arrays of 256 indexed by a byte: no bounds checks.
 //! * **The top levels by vector compares.** Every row visits the root, one of 2 nodes at level
-//!   1 and one of 4 at level 2: for these few nodes it is cheaper to compare *every* row of the
-//!   block with each node and keep the answers of the rows standing there — straight-line code
-//!   over arrays of 16-bit lanes that the compiler turns into vector compares and blends (SSE2,
-//!   AVX2, NEON alike), with no dependent load at all.
+//!   1, one of 4 at level 2 and one of 8 at level 3: for these few nodes it is cheaper to compare
+//!   *every* row of the block with each node and keep the answers of the rows standing there —
+//!   straight-line code over arrays of 16-bit lanes that the compiler turns into vector compares
+//!   and blends (SSE2, AVX2, NEON alike), with no dependent load at all.
 //! * **The rest in eight independent chains.** Below, eight rows walk in lockstep, each step a
 //!   handful of scalar instructions; their chains overlap in the CPU.
 //!
@@ -46,7 +46,7 @@ const HEAP_FEATURES: usize = 256;
 /// nodes); measured against 2 and 4, 3 was fastest.
 const TOP_LEVELS: u32 = 4;
 /// Rows walked together below the top levels, their node indices held in registers.
-const GROUP: usize = 4;
+const GROUP: usize = 8;
 
 /// One tree in heap order, over ranks.
 #[derive(Clone, Debug)]
