@@ -17,10 +17,11 @@
 //!   level is padded with nodes that always go left (rank 65,535, above every code), so every row
 //!   takes exactly `depth` steps. Tables are arrays of 256 indexed by a byte: no bounds checks.
 //! * **The top levels by vector compares.** Every row visits the root, one of 2 nodes at level
-//!   1, one of 4 at level 2 and one of 8 at level 3: for these few nodes it is cheaper to compare
-//!   *every* row of the block with each node and keep the answers of the rows standing there —
-//!   straight-line code over arrays of 16-bit lanes that the compiler turns into vector compares
-//!   and blends (SSE2, AVX2, NEON alike), with no dependent load at all.
+//!   1, one of 4 at level 2 and one of 8 at level 3: for these 15 nodes it is cheaper to compare
+//!   *every* row of the block with each of them and let each row's own answers pick its path (the
+//!   answer at level 1 is the one of node 2 or 3 as the root's answer says, and so on down a tree
+//!   of selects) — straight-line code over arrays of 16 lanes that the compiler turns into
+//!   vector compares and blends (SSE2, AVX2, NEON alike), with no dependent load at all.
 //! * **The rest in eight independent chains.** Below, eight rows walk in lockstep, each step a
 //!   handful of scalar instructions; their chains overlap in the CPU.
 //!
@@ -43,10 +44,14 @@ const SLOTS: usize = 1 << HEAP_DEPTH;
 /// Most features the one-byte feature index holds.
 const HEAP_FEATURES: usize = 256;
 /// Levels walked by comparing every row of the block with every node of the level (1 + 2 + 4
-/// nodes); measured against 2 and 4, 3 was fastest.
+/// + 8 nodes). Measured on gen 1M: three levels, and five (31 nodes), were slower.
 const TOP_LEVELS: u32 = 4;
 /// Rows walked together below the top levels, their node indices held in registers.
 const GROUP: usize = 8;
+/// Lanes compared together in the top levels; a block walks a multiple of it (so of [`GROUP`]
+/// too): a 10-row request walks 16.
+const LANES: usize = 16;
+const _: () = assert!(LANES % GROUP == 0 && BLOCK % LANES == 0);
 
 /// One tree in heap order, over ranks.
 #[derive(Clone, Debug)]
@@ -93,26 +98,17 @@ impl HeapTree {
     }
 
     /// Adds the tree's path lengths of the block's first `acc.len()` rows (a multiple of
-    /// [`GROUP`]) to `acc`. `codes` is the block's codes (`codes[f * BLOCK + r]`) and `at` room
+    /// [`LANES`]) to `acc`. `codes` is the block's codes (`codes[f * BLOCK + r]`) and `at` room
     /// for each row's node.
     #[inline(always)]
     fn walk(&self, codes: &BlockCodes, at: &mut [u16; BLOCK], acc: &mut [f64]) {
         let lanes = acc.len();
         let at = &mut at[..lanes];
         let top = self.depth.min(TOP_LEVELS);
-        // the top levels: every row against every node of the level, keeping the answer of the
-        // rows standing at that node
-        at.fill(1);
-        for level in 0..top {
-            for node in (1usize << level)..(2usize << level) {
-                let column = &codes[usize::from(feature_row(self.feature[node], 0))..][..lanes];
-                let rank = self.rank[node];
-                let node = node as u16;
-                for (h, &code) in at.iter_mut().zip(column) {
-                    let next = 2 * node + u16::from(code > rank);
-                    *h = if *h == node { next } else { *h };
-                }
-            }
+        if top == TOP_LEVELS {
+            self.top_four(codes, at);
+        } else {
+            self.top_few(codes, at, top);
         }
         // the rest: GROUP rows in lockstep; `h` stays below 256 until the last step, so the
         // byte is `h` itself; a feature (a byte) and a row (below 256) make a 16-bit index
@@ -134,7 +130,73 @@ impl HeapTree {
                 }
             }
             for (a, &h) in acc.iter_mut().zip(&h) {
-                *a += self.leaf[h & leaf_mask];
+                *a += self.leaf[usize::from((h & leaf_mask) as u8)];
+            }
+        }
+    }
+
+    /// The first four levels of a tree at least four deep, for every lane: each of the 15 nodes
+    /// compares every lane, and the lane's own path picks its answers (a tree of selects).
+    #[inline(always)]
+    fn top_four(&self, codes: &BlockCodes, at: &mut [u16]) {
+        let column: [usize; 16] = std::array::from_fn(|n| usize::from(self.feature[n]) * BLOCK);
+        let rank: [u16; 16] = std::array::from_fn(|n| self.rank[n]);
+        for (c, at) in at.chunks_exact_mut(LANES).enumerate() {
+            let lane0 = c * LANES;
+            let right = |n: usize| -> [bool; LANES] {
+                let col: &[u16; LANES] = codes[column[n] + lane0..][..LANES]
+                    .try_into()
+                    .expect("LANES long");
+                std::array::from_fn(|i| col[i] > rank[n])
+            };
+            let pick = |m: &[bool; LANES], a: [bool; LANES], b: [bool; LANES]| -> [bool; LANES] {
+                std::array::from_fn(|i| if m[i] { b[i] } else { a[i] })
+            };
+            let b0 = right(1);
+            let b1 = pick(&b0, right(2), right(3));
+            let b2 = pick(
+                &b0,
+                pick(&b1, right(4), right(5)),
+                pick(&b1, right(6), right(7)),
+            );
+            let b3 = pick(
+                &b0,
+                pick(
+                    &b1,
+                    pick(&b2, right(8), right(9)),
+                    pick(&b2, right(10), right(11)),
+                ),
+                pick(
+                    &b1,
+                    pick(&b2, right(12), right(13)),
+                    pick(&b2, right(14), right(15)),
+                ),
+            );
+            for i in 0..LANES {
+                at[i] = 16
+                    + 8 * u16::from(b0[i])
+                    + 4 * u16::from(b1[i])
+                    + 2 * u16::from(b2[i])
+                    + u16::from(b3[i]);
+            }
+        }
+    }
+
+    /// The first `top` levels, for a tree less than four deep.
+    fn top_few(&self, codes: &BlockCodes, at: &mut [u16], top: u32) {
+        let lanes = at.len();
+        // every row against every node of the level, keeping the answer of the rows standing
+        // at that node
+        at.fill(1);
+        for level in 0..top {
+            for node in (1usize << level)..(2usize << level) {
+                let column = &codes[usize::from(feature_row(self.feature[node], 0))..][..lanes];
+                let rank = self.rank[node];
+                let node = node as u16;
+                for (h, &code) in at.iter_mut().zip(column) {
+                    let next = 2 * node + u16::from(code > rank);
+                    *h = if *h == node { next } else { *h };
+                }
             }
         }
     }
@@ -361,8 +423,8 @@ impl PortableForest {
         );
         scratch.prepare(self);
         for (block_rows, block_out) in rows.chunks(BLOCK * d).zip(out.chunks_mut(BLOCK)) {
-            // whole groups of rows: a 10-row request walks 16 lanes, not 256
-            let lanes = block_out.len().next_multiple_of(GROUP);
+            // whole vectors of rows: a 10-row request walks 16 lanes, not 256
+            let lanes = block_out.len().next_multiple_of(LANES);
             let acc = &mut scratch.acc[..lanes];
             acc.fill(0.0);
             match &self.walk {
