@@ -72,14 +72,22 @@ def run_measured(cmd, env):
 
 
 def cpu_model():
-    """The CPU's model name (Linux), else the machine type: speed depends on it."""
+    """The CPU, as far as Linux tells: model name, family/model numbers (a VM may only say
+    "AMD EPYC"), and which of the vector extensions our layouts use it has."""
+    info = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {platform.machine()}"
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.machine()
+        return platform.machine()
+    flags = set(info.get("flags", "").split())
+    name = info.get("model name", platform.machine())
+    has = lambda *f: "yes" if all(x in flags for x in f) else "no"
+    return (
+        f"{name}, family {info.get('cpu family', '?')} model {info.get('model', '?')}, {platform.machine()}; "
+        f"AVX2+BMI2 {has('avx2', 'bmi2')}, AVX-512 F+BW {has('avx512f', 'avx512bw')}"
+    )
 
 
 def kit_command(kit, path, threads, repeats):
@@ -220,7 +228,7 @@ def main():
         + "".join(f"; {layout} skipped: {why}" for layout, why in skipped.items()) + ".",
         f"100 trees, 256 samples per tree; per process a warm-up fit+score, then the median of {repeats} fits and scorings on the one loaded array; the median over {rounds} interleaved round(s) of every library and thread count; scoring = every row of the data set",
         "(scikit-learn `score_samples`, isotree `predict`, ours `score_samples`). Peak memory is the whole process's.",
-        "Ratios: each of our layouts' scoring rows/s over each reference's; fit: isotree's fit time over ours (> 1 = we are faster; on a peer's row, for our first layout).",
+        "Ratios, on a peer's row: each of our layouts' scoring rows/s over that peer's; on our rows: isotree's fit time over ours (> 1 = we are faster).",
         "",
         f"| data | rows x features | threads | library | fit ms | score ms | scoring rows/s | peak MiB | ours ({' / '.join(layouts)}): scoring × | fit × isotree |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",

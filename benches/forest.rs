@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use anomaly_kit::detector::DetectorSpec;
-use anomaly_kit::forest::{IsolationForest, IsolationForestParams};
+use anomaly_kit::forest::{IsolationForest, IsolationForestParams, Layout, LayoutChoice};
 use anomaly_kit::synth::SynthParams;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use linfa::ParamGuard;
@@ -43,6 +43,31 @@ fn scoring(c: &mut Criterion) {
     group.bench_function("improved_detector_10_rows", |b| {
         b.iter(|| improved.score_samples(black_box(ten.view())))
     });
+    group.finish();
+
+    // every scoring layout this CPU runs, on the same model and rows (same scores, other speed)
+    let mut group = c.benchmark_group("layout");
+    for layout in Layout::ALL {
+        let Ok(forest) = tutorial
+            .forest
+            .clone()
+            .with_layout(LayoutChoice::Only(layout))
+        else {
+            eprintln!(
+                "layout {layout} skipped: {}",
+                layout.missing_on_this_cpu().unwrap_or("the model's shape")
+            );
+            continue;
+        };
+        group.throughput(Throughput::Elements(10));
+        group.bench_function(format!("{layout}_10_rows"), |b| {
+            b.iter(|| forest.score_samples(black_box(ten.view())))
+        });
+        group.throughput(Throughput::Elements(test.n_rows() as u64));
+        group.bench_function(format!("{layout}_10k_rows"), |b| {
+            b.iter(|| forest.score_samples(black_box(test.values.view())))
+        });
+    }
     group.finish();
 }
 

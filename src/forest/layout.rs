@@ -50,7 +50,8 @@ use serde::Serialize;
 /// The environment variable that picks the scoring layout for a whole process.
 pub const LAYOUT_ENV: &str = "ANOMALY_KIT_LAYOUT";
 
-/// A scoring layout (see the [module docs](self)).
+/// A scoring layout: the form a fitted forest is compiled into for scoring, one per kind of CPU
+/// (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {

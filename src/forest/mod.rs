@@ -58,7 +58,7 @@
 )]
 mod avx2;
 mod codes;
-mod layout;
+pub mod layout;
 mod params;
 mod portable;
 // The AVX-512 layout calls intrinsics, which Rust marks `unsafe`: each entry is guarded by a

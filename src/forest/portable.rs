@@ -51,7 +51,7 @@ const GROUP: usize = 8;
 /// Lanes compared together in the top levels; a block walks a multiple of it (so of [`GROUP`]
 /// too): a 10-row request walks 16.
 const LANES: usize = 16;
-const _: () = assert!(LANES % GROUP == 0 && BLOCK % LANES == 0);
+const _: () = assert!(LANES.is_multiple_of(GROUP) && BLOCK.is_multiple_of(LANES));
 
 /// One tree in heap order, over ranks.
 #[derive(Clone, Debug)]
