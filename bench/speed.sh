@@ -3,7 +3,7 @@
 # the same run (100 trees, 256 samples per tree; one thread, then two).
 #
 #   bash bench/speed.sh            # full run: gen 10k/100k/1M x 5, 10_cover, 16_http, 3 rounds
-#                                  # of 3 timed runs per library, layout and thread count; ~6 minutes
+#                                  # of 3 timed runs per library, layout and thread count; ~7 minutes
 #   bash bench/speed.sh --quick    # gen 10k and 100k only, 1 round of 2 runs; ~1 minute
 #   bash bench/speed.sh --sizes 1000000 --threads 1   # gen 1M x 5, one thread: the headline ratio
 #
