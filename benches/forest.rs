@@ -48,16 +48,16 @@ fn scoring(c: &mut Criterion) {
     // every scoring layout this CPU runs, on the same model and rows (same scores, other speed)
     let mut group = c.benchmark_group("layout");
     for layout in Layout::ALL {
-        let Ok(forest) = tutorial
+        let forest = match tutorial
             .forest
             .clone()
             .with_layout(LayoutChoice::Only(layout))
-        else {
-            eprintln!(
-                "layout {layout} skipped: {}",
-                layout.missing_on_this_cpu().unwrap_or("the model's shape")
-            );
-            continue;
+        {
+            Ok(forest) => forest,
+            Err(why) => {
+                eprintln!("layout {layout} skipped: {why}");
+                continue;
+            }
         };
         group.throughput(Throughput::Elements(10));
         group.bench_function(format!("{layout}_10_rows"), |b| {

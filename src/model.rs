@@ -135,6 +135,14 @@ pub enum ModelError {
     /// The path is a FIFO, a device, a socket…: never opened, never replaced.
     #[error(transparent)]
     NotRegularFile(#[from] crate::files::NotRegularFile),
+    /// The scoring layout asked for (`ANOMALY_KIT_LAYOUT`) cannot score this model on this CPU.
+    #[error("model file {path} cannot be scored here: {cause}")]
+    Layout {
+        /// The model file.
+        path: PathBuf,
+        /// Why the layout cannot be used (quoted in the message, so not also the `source()`).
+        cause: crate::forest::ForestError,
+    },
 }
 
 /// Shape and fingerprint of the data a detector was trained on.
@@ -444,6 +452,16 @@ impl ModelArtefact {
                 artefact.detector.n_features()
             )));
         }
+        // Compile the scoring layout now: a layout `ANOMALY_KIT_LAYOUT` names that this CPU or
+        // this model cannot use stops a server at its start, not at its first request.
+        artefact
+            .detector
+            .forest
+            .scoring_layout()
+            .map_err(|cause| ModelError::Layout {
+                path: path.clone(),
+                cause,
+            })?;
         Ok(artefact)
     }
 

@@ -2,7 +2,10 @@
 //!
 //! The walk itself is the same Rust; compiling it for these instructions lets the compiler use
 //! three-operand shifts (BMI2) and 256-bit moves for the block's transpose and sums. Its trees,
-//! its order of additions and so its scores are the portable layout's, bit for bit.
+//! its order of additions and so its scores are the portable layout's, bit for bit. Forests the
+//! ranks cannot hold (trees deeper than 8, more than 256 features) are walked over linked nodes
+//! exactly as in the portable layout, by the same baseline code: only the ranked walk is compiled
+//! for AVX2, so for those forests `avx2` is the portable layout under another name.
 
 use super::codes::BLOCK;
 use super::portable::{self, BlockCodes, HeapTree, PortableForest, Scratch};

@@ -1,9 +1,9 @@
 //! The fast scoring layout: thresholds replaced by their ranks, trees walked 32 rows at a time
 //! with AVX-512 table lookups.
 //!
-//! The portable layout ([`super::portable`]) spends most of its time on two dependent loads per
-//! row and level: the node, then the row's value for the node's feature. This layout replaces both
-//! with in-register table lookups:
+//! Below its top levels the portable layout ([`super::portable`]) still makes two dependent
+//! loads per row and level: the node's feature, then the row's code for it. This layout replaces
+//! both with in-register table lookups:
 //!
 //! * **Ranks instead of thresholds.** Each feature's distinct split thresholds, over all trees, are
 //!   sorted once. A row's value `x` is replaced by its *code*, the number of thresholds below it,
@@ -28,7 +28,8 @@
 //!
 //! The layout applies when the CPU has AVX-512 (F and BW), every tree is at most 8 deep, there
 //! are at most 16 features and no feature has 65,535 distinct thresholds or more; otherwise
-//! [`RankedForest::new`] declines and the portable layout scores.
+//! [`RankedForest::new`] declines, saying why: by default the `avx2` or `portable` layout then
+//! scores, and a forced `avx512` is an error.
 
 use super::codes::{BLOCK, Cuts, PAD_RANK};
 use super::tree::IsolationTree;

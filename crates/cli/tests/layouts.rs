@@ -128,7 +128,10 @@ fn main() {
                         ],
                     );
                     assert!(
-                        !success && stderr.contains("at most 8 levels deep"),
+                        !success
+                            && stderr.contains("cannot be scored here")
+                            && stderr.contains("at most 8 levels deep")
+                            && stderr.contains("(ANOMALY_KIT_LAYOUT=avx512)"),
                         "{stderr}"
                     );
                 } else {
