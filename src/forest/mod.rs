@@ -327,7 +327,8 @@ impl IsolationForest {
     ///
     /// What is checked where: fitting reads only the rows the trees draw (256 per tree by
     /// default) and refuses a NaN or infinity in any of them, naming the first such value among
-    /// the drawn rows (by row, then column); it does not scan the rest, so a bad value in a row no tree drew goes unseen here.
+    /// the drawn rows (by row, then column); it does not scan the rest, so a bad value in a row
+    /// no tree drew goes unseen here.
     /// Scoring checks every row it scores ([`Self::score_samples`] and everything built on it),
     /// and a `contamination` fraction scores the whole training set, so then every row is checked.
     pub fn fit_array(
@@ -358,7 +359,8 @@ impl IsolationForest {
         // into a small contiguous buffer, checked for NaN and infinity on the way, and the tree
         // grows on that buffer, in cache. Rows no tree draws are never read — on 1M rows, 100
         // trees of 256 touch 2.5 % of them.
-        let grown: Vec<Result<IsolationTree, ForestError>> = (0..params.n_trees())
+        // (a tree that draws a NaN or infinity returns the (row, column) of the first, by row)
+        let grown: Vec<Result<IsolationTree, (usize, usize)>> = (0..params.n_trees())
             .into_par_iter()
             .map(|t| {
                 let mut rng = rng::stream_rng(params.seed(), t as u64);
@@ -397,22 +399,19 @@ impl IsolationForest {
                     acc | row[0].to_bits() | row[n_cols - 1].to_bits()
                 });
                 std::hint::black_box(touched);
-                // the sample is in draw order: keep the bad value of the lowest row
-                let mut rows = Vec::with_capacity(sample.len() * n_cols);
-                let mut first_bad: Option<ForestError> = None;
+                let mut rows: Vec<f64> = Vec::with_capacity(sample.len() * n_cols);
                 for &r in &sample {
-                    let row = x.row(r as usize);
-                    if let Some((col, &value)) =
-                        row.iter().enumerate().find(|(_, v)| !v.is_finite())
-                    {
-                        let row = r as usize;
-                        if !matches!(first_bad, Some(ForestError::NonFinite { row: seen, .. }) if seen < row)
-                        {
-                            first_bad = Some(ForestError::NonFinite { row, col, value });
-                        }
-                    }
-                    rows.extend(row.iter());
+                    rows.extend(x.row(r as usize).iter());
                 }
+                // the sample is in draw order: the lowest bad row, whatever order drew it
+                let first_bad = rows
+                    .chunks_exact(n_cols)
+                    .zip(&sample)
+                    .filter_map(|(values, &r)| {
+                        let col = values.iter().position(|v| !v.is_finite())?;
+                        Some((r as usize, col))
+                    })
+                    .min();
                 if let Some(bad) = first_bad {
                     return Err(bad);
                 }
@@ -425,25 +424,15 @@ impl IsolationForest {
             .collect();
         // several trees may have drawn a bad value: name the first in the data, whatever
         // thread found it
-        let mut trees = Vec::with_capacity(grown.len());
-        let mut first_bad: Option<ForestError> = None;
-        for tree in grown {
-            match tree {
-                Ok(tree) => trees.push(tree),
-                Err(e) => {
-                    let at = |e: &ForestError| match e {
-                        ForestError::NonFinite { row, col, .. } => (*row, *col),
-                        _ => (usize::MAX, usize::MAX),
-                    };
-                    if first_bad.as_ref().is_none_or(|f| at(&e) < at(f)) {
-                        first_bad = Some(e);
-                    }
-                }
-            }
+        if let Some((row, col)) = grown.iter().filter_map(|t| t.as_ref().err()).min() {
+            let (row, col) = (*row, *col);
+            return Err(ForestError::NonFinite {
+                row,
+                col,
+                value: x[[row, col]],
+            });
         }
-        if let Some(e) = first_bad {
-            return Err(e);
-        }
+        let trees: Vec<IsolationTree> = grown.into_iter().flatten().collect();
         let mut forest = IsolationForest {
             params: params.clone(),
             n_features: n_cols,

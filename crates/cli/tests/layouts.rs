@@ -77,6 +77,24 @@ fn scores(dir: &Path, layout: Option<&str>, threads: &str, max_samples: &str) ->
     std::fs::read(&out).expect("the scores were written")
 }
 
+/// Evaluates `model` (a file in `dir`) on the test set with `layout`; returns (success, stderr).
+fn evaluate(dir: &Path, layout: &str, model: &str) -> (bool, String) {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (success, _, stderr) = kit(
+        Some(layout),
+        &[
+            "evaluate",
+            "--model",
+            &p(model),
+            "--input",
+            &p("test.csv"),
+            "--labels",
+            &p("test_labels.csv"),
+        ],
+    );
+    (success, stderr)
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
@@ -115,18 +133,7 @@ fn main() {
                     );
                 }
                 if layout == Layout::Avx512 {
-                    let (success, _, stderr) = kit(
-                        Some(name),
-                        &[
-                            "evaluate",
-                            "--model",
-                            &p("model-600"),
-                            "--input",
-                            &p("test.csv"),
-                            "--labels",
-                            &p("test_labels.csv"),
-                        ],
-                    );
+                    let (success, stderr) = evaluate(dir.path(), name, "model-600");
                     assert!(
                         !success
                             && stderr.contains("cannot be scored here")
@@ -140,18 +147,7 @@ fn main() {
                 report.push(format!("{name}: same scores as portable, 1 and 2 threads"));
             }
             Some(why) => {
-                let (success, _, stderr) = kit(
-                    Some(name),
-                    &[
-                        "evaluate",
-                        "--model",
-                        &p("model-256"),
-                        "--input",
-                        &p("test.csv"),
-                        "--labels",
-                        &p("test_labels.csv"),
-                    ],
-                );
+                let (success, stderr) = evaluate(dir.path(), name, "model-256");
                 assert!(
                     !success,
                     "{name} is missing here, yet the CLI scored with it"
@@ -167,18 +163,7 @@ fn main() {
     // unset and `auto` choose the fastest layout; its scores are the same
     assert!(scores(dir.path(), None, "2", "256") == reference);
     assert!(scores(dir.path(), Some("auto"), "2", "256") == reference);
-    let (success, _, stderr) = kit(
-        Some("fastest"),
-        &[
-            "evaluate",
-            "--model",
-            &p("model-256"),
-            "--input",
-            &p("test.csv"),
-            "--labels",
-            &p("test_labels.csv"),
-        ],
-    );
+    let (success, stderr) = evaluate(dir.path(), "fastest", "model-256");
     assert!(
         !success && stderr.contains("ANOMALY_KIT_LAYOUT=\"fastest\" is not a scoring layout"),
         "{stderr}"
